@@ -1,0 +1,11 @@
+"""skdensity: densities and their derivatives, the scikit-learn way.
+
+Gaussian KDE and Gaussian mixture estimators whose ``gradient`` and ``hessian``
+come from closed forms.
+"""
+
+from ._kde import GaussianKDE
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["GaussianKDE", "__version__"]
