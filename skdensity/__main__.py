@@ -19,7 +19,7 @@ def main():
     grad = kde.gradient(queries, log=True)
     hess = kde.hessian(queries, log=True)
     with np.printoptions(precision=4, suppress=True):
-        for x, lf, g, h in zip(queries, log_f, grad, hess):
+        for x, lf, g, h in zip(queries, log_f, grad, hess, strict=True):
             print(f"\nx = {x}")
             print(f"  log f(x)          = {lf:.6f}")
             print(f"  grad log f(x)     = {g}")

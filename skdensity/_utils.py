@@ -90,5 +90,6 @@ def map_row_chunks(func, X, row_slices, n_jobs=None):
 def concatenate_chunks(chunks):
     """Concatenate a list of tuples of arrays along their first axis."""
     return tuple(
-        None if parts[0] is None else np.concatenate(parts) for parts in zip(*chunks)
+        None if parts[0] is None else np.concatenate(parts)
+        for parts in zip(*chunks, strict=True)
     )
