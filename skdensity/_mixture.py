@@ -1,0 +1,390 @@
+r"""Gaussian mixture models with closed-form gradient and Hessian.
+
+:class:`GaussianMixtureGrad` and :class:`BayesianGaussianMixtureGrad` are
+scikit-learn's mixtures, unchanged in parameters and fitting, plus the
+``gradient`` and ``hessian`` of
+:class:`~skdensity._base.GaussianMixtureDerivativesMixin`.
+Their only new code is the conversion of the public fitted attributes to the
+core's canonical mixture (one helper, :func:`_canonical_mixture`) and the
+log-weights of the variational mixture.
+"""
+
+import copy
+from numbers import Integral
+
+import numpy as np
+from scipy.special import digamma
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+from sklearn.utils import check_random_state
+
+from ._base import GaussianMixtureDerivativesMixin
+from ._gaussian_mixture_math import make_mixture
+from ._utils import check_is_fitted
+
+# ---------------------------------------------------------------------------
+# Fitted attributes -> canonical mixture
+# ---------------------------------------------------------------------------
+
+
+def _canonical_mixture(log_weights, means, precisions_cholesky, covariance_type):
+    """Canonical core mixture from scikit-learn's fitted mixture parameters.
+
+    Parameters
+    ----------
+    log_weights : ndarray of shape (K,)
+        Log-weights :math:`a_k` (need not be normalised).
+    means : ndarray of shape (K, d)
+        Component means ``means_``.
+    precisions_cholesky : ndarray
+        ``precisions_cholesky_``: of shape (K, d, d) for ``"full"``, (d, d)
+        for ``"tied"``, (K, d) for ``"diag"`` and (K,) for ``"spherical"``.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+        How ``precisions_cholesky`` is stored.
+
+    Returns
+    -------
+    SharedPrecisionMixture or ComponentPrecisionMixture
+        A tied mixture keeps its one (d, d) factor, so the core's
+        shared-precision path serves it; the other types are expanded to one
+        upper-triangular factor :math:`U_k` per component, (K, d, d):
+        ``diag`` gives :math:`U_k = \\mathrm{diag}(u_k)`, ``spherical``
+        :math:`U_k = u_k I`.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    prec_chol = np.asarray(precisions_cholesky, dtype=np.float64)
+    eye = np.eye(means.shape[1])
+    if covariance_type == "diag":
+        prec_chol = prec_chol[:, :, None] * eye
+    elif covariance_type == "spherical":
+        prec_chol = prec_chol[:, None, None] * eye
+    elif covariance_type not in ("full", "tied"):
+        raise ValueError(
+            f"covariance_type must be 'full', 'tied', 'diag' or 'spherical'; "
+            f"got {covariance_type!r}."
+        )
+    return make_mixture(log_weights, means, prec_chol)
+
+
+def _expected_log_weights(weight_concentration, prior_type):
+    r"""Expected log mixing weights :math:`E[\log \pi_k]` under the posterior.
+
+    Parameters
+    ----------
+    weight_concentration : ndarray of shape (K,) or tuple of two of them
+        ``weight_concentration_``: Dirichlet parameters :math:`\alpha_k`, or
+        the Beta parameters :math:`(a_k, b_k)` of the stick-breaking
+        fractions.
+    prior_type : {"dirichlet_process", "dirichlet_distribution"}
+        ``weight_concentration_prior_type``.
+
+    Returns
+    -------
+    ndarray of shape (K,)
+        For a Dirichlet distribution
+        :math:`\psi(\alpha_k) - \psi(\sum_j \alpha_j)`; for a Dirichlet
+        process (stick breaking, :math:`v_k \sim \mathrm{Beta}(a_k, b_k)`)
+        :math:`\psi(a_k) - \psi(a_k + b_k) + \sum_{j<k} [\psi(b_j) -
+        \psi(a_j + b_j)]`.
+    """
+    if prior_type == "dirichlet_process":
+        a, b = (np.asarray(c, dtype=np.float64) for c in weight_concentration)
+        digamma_sum = digamma(a + b)
+        log_rest = np.cumsum(digamma(b) - digamma_sum)
+        return digamma(a) - digamma_sum + np.concatenate(([0.0], log_rest[:-1]))
+    alpha = np.asarray(weight_concentration, dtype=np.float64)
+    return digamma(alpha) - digamma(alpha.sum())
+
+
+def _variational_log_constants(degrees_of_freedom, mean_precision, n_features):
+    r"""Per-component constants of the variational log-density.
+
+    Returns :math:`-\tfrac d2 \log\nu_k + \tfrac12(\log\Lambda_k - d/\beta_k)`
+    with :math:`\log\Lambda_k = d\log 2 + \sum_{j=0}^{d-1}\psi((\nu_k-j)/2)`,
+    shape (K,). ``degrees_of_freedom`` :math:`\nu` is a scalar for a tied
+    mixture; ``mean_precision`` :math:`\beta` has one entry per component.
+    """
+    d = n_features
+    nu = np.broadcast_to(
+        np.asarray(degrees_of_freedom, dtype=np.float64),
+        np.shape(mean_precision),
+    )
+    log_lambda = d * np.log(2.0) + digamma(0.5 * (nu[:, None] - np.arange(d))).sum(1)
+    return -0.5 * d * np.log(nu) + 0.5 * (log_lambda - d / mean_precision)
+
+
+# ---------------------------------------------------------------------------
+# Reproducible sampling
+# ---------------------------------------------------------------------------
+
+
+class _SampleMixin:
+    """``sample(n_samples, random_state)`` over the parent's ``sample``."""
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw samples from the fitted mixture, with their component labels.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            ``None`` keeps scikit-learn's behaviour: the estimator's own
+            ``random_state`` is used (the same draws on every call when it is
+            an int). Otherwise the draws come from this seed or generator, so
+            that an int gives reproducible draws per call.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            Their component labels.
+
+        Notes
+        -----
+        The algorithm is scikit-learn's: component counts from a multinomial
+        over ``weights_``, then Gaussian draws with ``covariances_`` from each
+        component in turn. For a Bayesian mixture these are the point
+        estimates, not the variational mixture of ``score_samples``.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"n_samples must be a positive integer; got {n_samples!r}."
+            )
+        if random_state is None:
+            return super().sample(n_samples)
+        # The parent draws from self.random_state; a shallow copy carrying the
+        # given generator runs the same algorithm without mutating self.
+        sampler = copy.copy(self)
+        sampler.random_state = check_random_state(random_state)
+        return super(_SampleMixin, sampler).sample(n_samples)
+
+
+class _CleanFailedFitMixin:
+    """A fit that raises leaves no fitted attribute behind."""
+
+    def fit_predict(self, X, y=None):
+        try:
+            return super().fit_predict(X, y)
+        except Exception:
+            for name in [a for a in vars(self) if a.endswith("_")]:
+                delattr(self, name)
+            raise
+
+    fit_predict.__doc__ = GaussianMixture.fit_predict.__doc__
+
+
+# ---------------------------------------------------------------------------
+# Estimators
+# ---------------------------------------------------------------------------
+
+
+class GaussianMixtureGrad(
+    GaussianMixtureDerivativesMixin,
+    _SampleMixin,
+    _CleanFailedFitMixin,
+    GaussianMixture,
+):
+    r"""Gaussian mixture model with closed-form gradient and Hessian.
+
+    A drop-in :class:`sklearn.mixture.GaussianMixture`: the same parameters,
+    the same fit (with the same ``random_state`` the fitted attributes are
+    identical), the same ``score_samples``, ``score`` (a mean), ``predict``,
+    ``predict_proba``, ``bic``, ``aic``. It adds :meth:`gradient` and
+    :meth:`hessian` of the density (or of its logarithm) for every
+    ``covariance_type``, and a ``random_state`` argument to :meth:`sample`.
+
+    Parameters
+    ----------
+    n_components, covariance_type, tol, reg_covar, max_iter, n_init, \
+init_params, weights_init, means_init, precisions_init, random_state, \
+warm_start, verbose, verbose_interval
+        Exactly those of :class:`sklearn.mixture.GaussianMixture`.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixing weights :math:`w_k`.
+    means_ : ndarray of shape (n_components, n_features)
+        Component means :math:`\mu_k`.
+    covariances_ : ndarray
+        Component covariances, stored by ``covariance_type`` as in scikit-learn.
+    precisions_cholesky_ : ndarray
+        Cholesky factors :math:`U_k` of the precisions, stored likewise.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    The other fitted attributes are those of
+    :class:`~sklearn.mixture.GaussianMixture`.
+
+    See Also
+    --------
+    BayesianGaussianMixtureGrad : The variational mixture, with derivatives.
+    GaussianKDE : A kernel density estimate: a mixture of ``n`` components
+        sharing one covariance, served by the same numerical core.
+
+    Notes
+    -----
+    The density is
+
+    .. math::
+
+        f(x) = \sum_{k=1}^K w_k\, \mathcal N(x; \mu_k, P_k^{-1}),
+        \qquad P_k = U_k U_k^\top,
+
+    with ``U_k`` read from ``precisions_cholesky_`` (``"tied"``: one ``U``;
+    ``"diag"``: :math:`U_k = \mathrm{diag}(u_k)`; ``"spherical"``:
+    :math:`U_k = u_k I`). With responsibilities
+    :math:`r_k(x) = w_k \mathcal N(x; \mu_k, P_k^{-1}) / f(x)` (``predict_proba``)
+    and :math:`g_k(x) = P_k(\mu_k - x)`,
+
+    .. math::
+
+        \nabla \log f &= \sum_k r_k g_k, \\
+        \nabla^2 \log f &= \sum_k r_k \left[(g_k - \nabla\log f)
+            (g_k - \nabla\log f)^\top - P_k\right], \\
+        \nabla f &= f\,\nabla\log f, \qquad
+        \nabla^2 f = f\,(\nabla^2\log f + \nabla\log f\,\nabla\log f^\top).
+
+    Derivatives are with respect to the query point (the gradient points
+    uphill). They are evaluated from responsibilities and a log-sum-exp, so
+    ``log=True`` results are finite and accurate however far the query lies
+    from the data. A tied mixture uses the core's shared-precision path.
+    The mixture's modes are not its means: find them by ascending
+    :math:`\log f` with these derivatives.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdensity import GaussianMixtureGrad
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-2, 1, (100, 2)), rng.normal(2, 1, (100, 2))])
+    >>> gm = GaussianMixtureGrad(n_components=2, random_state=0).fit(X)
+    >>> gm.gradient([[0.0, 0.0]], log=True).shape
+    (1, 2)
+    >>> H = gm.hessian(gm.means_, log=True)
+    >>> bool(np.all(np.linalg.eigvalsh(H) < 0))
+    True
+    >>> Xs, ys = gm.sample(4, random_state=0)
+    >>> Xs.shape, ys.shape
+    ((4, 2), (4,))
+    """
+
+    def _get_mixture(self):
+        with np.errstate(divide="ignore"):  # a zero weight drops its component
+            log_weights = np.log(self.weights_)
+        return _canonical_mixture(
+            log_weights,
+            self.means_,
+            self.precisions_cholesky_,
+            self.covariance_type,
+        )
+
+
+class BayesianGaussianMixtureGrad(
+    GaussianMixtureDerivativesMixin,
+    _SampleMixin,
+    _CleanFailedFitMixin,
+    BayesianGaussianMixture,
+):
+    r"""Variational Bayesian Gaussian mixture with closed-form gradient and Hessian.
+
+    A drop-in :class:`sklearn.mixture.BayesianGaussianMixture`: the same
+    parameters, the same fit, the same ``score_samples``, ``score``,
+    ``predict_proba``, ... It adds :meth:`gradient` and :meth:`hessian` of
+    :math:`\exp(\text{score\_samples})` (or of ``score_samples`` itself) for
+    every ``covariance_type`` and both ``weight_concentration_prior_type``,
+    and a ``random_state`` argument to :meth:`sample`.
+
+    Parameters
+    ----------
+    n_components, covariance_type, tol, reg_covar, max_iter, n_init, \
+init_params, weight_concentration_prior_type, weight_concentration_prior, \
+mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior, \
+random_state, warm_start, verbose, verbose_interval
+        Exactly those of :class:`sklearn.mixture.BayesianGaussianMixture`.
+
+    Attributes
+    ----------
+    weight_concentration_ : ndarray of shape (n_components,) or tuple
+        Posterior Dirichlet parameters :math:`\alpha_k`, or the Beta
+        parameters :math:`(a_k, b_k)` of the stick-breaking fractions.
+    means_ : ndarray of shape (n_components, n_features)
+        Posterior means :math:`\mu_k`.
+    mean_precision_ : ndarray of shape (n_components,)
+        :math:`\beta_k`.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        Wishart degrees of freedom :math:`\nu_k` (one for ``"tied"``).
+    precisions_cholesky_ : ndarray
+        Cholesky factors :math:`U_k` of :math:`P_k = \nu_k W_k`, stored by
+        ``covariance_type`` as in scikit-learn.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    The other fitted attributes are those of
+    :class:`~sklearn.mixture.BayesianGaussianMixture`.
+
+    See Also
+    --------
+    GaussianMixtureGrad : The maximum-likelihood mixture, with derivatives.
+
+    Notes
+    -----
+    ``score_samples`` returns :math:`\log f` with
+
+    .. math::
+
+        f(x) = \sum_{k=1}^K e^{a_k}\, \mathcal N(x; \mu_k, P_k^{-1}),
+        \qquad
+        a_k = E[\log \pi_k] - \tfrac d2 \log \nu_k
+              + \tfrac12 \left(\log\Lambda_k - \frac{d}{\beta_k}\right),
+
+    the expectation of the complete-data log-likelihood under the variational
+    posterior (Bishop, eq. 10.46-10.50), with
+    :math:`\log\Lambda_k = d\log 2 + \sum_{j=0}^{d-1}\psi((\nu_k - j)/2)`
+    and
+
+    - ``"dirichlet_distribution"``: :math:`E[\log\pi_k] = \psi(\alpha_k) -
+      \psi(\sum_j \alpha_j)`;
+    - ``"dirichlet_process"``: :math:`E[\log\pi_k] = \psi(a_k) - \psi(a_k+b_k)
+      + \sum_{j<k}[\psi(b_j) - \psi(a_j+b_j)]`.
+
+    By Jensen's inequality :math:`\sum_k e^{a_k} < 1`: :math:`f` is not the
+    Student-t posterior predictive and not the plug-in mixture of
+    ``weights_``, but it is the function ``score_samples`` describes, and its
+    derivatives are those of a Gaussian mixture with log-weights
+    :math:`a_k`; see :class:`GaussianMixtureGrad` for the formulas.
+    :meth:`sample` draws from the plug-in mixture, as scikit-learn does.
+
+    References
+    ----------
+    C. M. Bishop, *Pattern Recognition and Machine Learning*, Springer, 2006,
+    section 10.2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdensity import BayesianGaussianMixtureGrad
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(-2, 1, (100, 2)), rng.normal(2, 1, (100, 2))])
+    >>> bgm = BayesianGaussianMixtureGrad(n_components=3, random_state=0).fit(X)
+    >>> g = bgm.gradient(X[:3], log=True)
+    >>> g.shape
+    (3, 2)
+    >>> bgm.hessian(X[:3]).shape
+    (3, 2, 2)
+    """
+
+    def _get_mixture(self):
+        log_weights = _expected_log_weights(
+            self.weight_concentration_, self.weight_concentration_prior_type
+        ) + _variational_log_constants(
+            self.degrees_of_freedom_, self.mean_precision_, self.means_.shape[1]
+        )
+        return _canonical_mixture(
+            log_weights,
+            self.means_,
+            self.precisions_cholesky_,
+            self.covariance_type,
+        )
