@@ -5,7 +5,13 @@ come from closed forms.
 """
 
 from ._kde import GaussianKDE
+from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["GaussianKDE", "__version__"]
+__all__ = [
+    "BayesianGaussianMixtureGrad",
+    "GaussianKDE",
+    "GaussianMixtureGrad",
+    "__version__",
+]
