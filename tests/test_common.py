@@ -2,12 +2,14 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdensity import GaussianKDE
+from skdensity import BayesianGaussianMixtureGrad, GaussianKDE, GaussianMixtureGrad
 
 # Estimators under test: a rule bandwidth (the default) and the explicit forms.
 ESTIMATORS = [
     GaussianKDE(),
     GaussianKDE(bandwidth=0.7),
+    GaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
+    BayesianGaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
 ]
 
 # Checks that cannot pass by contract, with the reason; each is run for a float
