@@ -153,7 +153,7 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         except Exception:
             # A failed fit leaves no half-fitted state (validate_data already
             # set n_features_in_).
-            for name in [a for a in vars(self) if a.endswith("_")]:
+            for name in [a for a in vars(self) if a.endswith("_") or a == "_mixture"]:
                 delattr(self, name)
             raise
 
@@ -162,8 +162,6 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         weights = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        if not np.all(np.isfinite(weights)):
-            raise ValueError("sample_weight must be finite.")
         weights = weights / weights.sum()
         covariance, factor, n_eff = kernel_covariance(self.bandwidth, X, weights)
         cov_chol = linalg.cholesky(covariance, lower=True)

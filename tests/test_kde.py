@@ -306,6 +306,18 @@ def test_pickle_round_trip_and_clone(faithful_kde):
     assert not hasattr(cloned, "covariance_")
 
 
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")  # in the test extra; optional for users
+    X, names = load_faithful()
+    frame = pd.DataFrame(X, columns=names)
+    kde = GaussianKDE().fit(frame)
+    assert list(kde.feature_names_in_) == names
+    plain = GaussianKDE().fit(X)
+    assert_allclose(kde.gradient(frame.iloc[:3]), plain.gradient(X[:3]), rtol=1e-15)
+    with pytest.raises(ValueError, match="feature names"):
+        kde.score_samples(frame.rename(columns={"waiting": "wait"}))
+
+
 def test_grid_search_over_bandwidth_in_pipeline():
     X, _ = load_faithful()
     pipe = Pipeline([("scale", StandardScaler()), ("kde", GaussianKDE())])

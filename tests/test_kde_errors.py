@@ -123,6 +123,7 @@ def test_failed_fit_leaves_no_fitted_state():
     with pytest.raises(NotFittedError):
         kde.score_samples(X)
     assert not any(name.endswith("_") for name in vars(kde))
+    assert not hasattr(kde, "_mixture")
 
 
 @pytest.mark.parametrize("n_samples", [0, -3, 2.5])
