@@ -1,0 +1,537 @@
+"""Command-line tool: ``skdensity`` and ``python -m skdensity``.
+
+For people who have a CSV file and a question about its density::
+
+    skdensity score data.csv --columns x,y -o log_density.csv
+    skdensity grad data.csv --bandwidth silverman
+    skdensity sample data.csv -n 500 --random-state 0 -o new_rows.csv
+
+Without a file every subcommand runs on the bundled Old Faithful data. Errors
+in the input (a missing file, a non-numeric column, a missing value) end the
+program with exit status 2 and a message saying what is wrong and where.
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._kde import GaussianKDE
+from .datasets import load_faithful
+
+_MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan"}
+_FAITHFUL = "Old Faithful (bundled, 272 rows)"
+
+
+class InputError(ValueError):
+    """A problem with the user's input, reported without a traceback."""
+
+
+# ---------------------------------------------------------------------------
+# Reading the data
+# ---------------------------------------------------------------------------
+
+
+def _is_number(field):
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _select_columns(header, columns):
+    """Indices of the requested columns (names, or 0-based integer positions)."""
+    if columns is None:
+        return list(range(len(header)))
+    chosen = []
+    for item in (c.strip() for c in columns.split(",")):
+        if item in header:
+            chosen.append(header.index(item))
+        elif item.lstrip("-").isdigit() and -len(header) <= int(item) < len(header):
+            chosen.append(int(item) % len(header))
+        else:
+            raise InputError(
+                f"--columns: no column {item!r}; the file has columns "
+                f"{', '.join(repr(h) for h in header)} (names, or 0-based "
+                f"positions 0..{len(header) - 1})."
+            )
+    if len(set(chosen)) != len(chosen):
+        raise InputError(f"--columns names a column twice: {columns!r}.")
+    return chosen
+
+
+def read_table(path, columns=None, delimiter=","):
+    """Read the numeric columns of a CSV file, or the bundled Old Faithful data.
+
+    Parameters
+    ----------
+    path : str or None
+        CSV file with an optional header row. ``None`` loads Old Faithful.
+    columns : str or None
+        Comma-separated column names or 0-based positions; ``None`` takes all.
+    delimiter : str
+        Field separator.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_columns)
+        The data, float64, all finite.
+    names : list of str
+        Column names (``x0, x1, ...`` when the file has no header).
+    source : str
+        What was read, for messages.
+    """
+    if path is None:
+        X, names = load_faithful()
+        keep = _select_columns(names, columns)
+        return X[:, keep], [names[j] for j in keep], _FAITHFUL
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(
+            f"cannot read {path!r}: no such file. Give the path of a CSV file, "
+            f"or no file at all to use the bundled Old Faithful data."
+        )
+    with file.open(newline="") as fh:
+        rows = [row for row in csv.reader(fh, delimiter=delimiter) if row]
+    if not rows:
+        raise InputError(f"{path!r} is empty: it needs at least one row of numbers.")
+    first = [field.strip() for field in rows[0]]
+    has_header = not all(_is_number(f) or f.lower() in _MISSING for f in first)
+    if has_header:
+        header, body, first_line = first, rows[1:], 2
+    else:
+        header, body, first_line = [f"x{j}" for j in range(len(first))], rows, 1
+    if not body:
+        raise InputError(f"{path!r} has a header but no data rows.")
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise InputError(
+                f"{path!r}, row {i + 1} (line {i + first_line}) has {len(row)} "
+                f"fields where the {'header' if has_header else 'first row'} has "
+                f"{len(header)}; check the delimiter (--delimiter) and quoting."
+            )
+    keep = _select_columns(header, columns)
+    X = np.empty((len(body), len(keep)))
+    for out, j in enumerate(keep):
+        for i, row in enumerate(body):
+            field = row[j].strip()
+            where = (
+                f"row {i + 1} (line {i + first_line}), column {header[j]!r} of {path!r}"
+            )
+            if field.lower() in _MISSING:
+                raise InputError(
+                    f"missing value (NaN) at {where}. Remove or impute the rows "
+                    f"with missing values first."
+                )
+            try:
+                value = float(field)
+            except ValueError:
+                raise InputError(
+                    f"column {header[j]!r} is not numeric: {where} holds "
+                    f"{field!r}. Choose numeric columns with --columns."
+                ) from None
+            if not math.isfinite(value):
+                raise InputError(
+                    f"non-finite value {field!r} at {where}. Remove or replace "
+                    f"infinite and NaN values first."
+                )
+            X[i, out] = value
+    return X, [header[j] for j in keep], f"{path} ({len(body)} rows)"
+
+
+def _write_rows(fh, values, names):
+    fh.write(",".join(names) + "\n")
+    for row in np.atleast_2d(values).tolist():
+        # repr of a Python float is the shortest string that reads back exactly
+        fh.write(",".join(map(repr, row)) + "\n")
+
+
+def write_table(path, values, names):
+    """Write a table as CSV with a header, to ``path`` or to standard output."""
+    if path is None or path == "-":
+        _write_rows(sys.stdout, values, names)
+        return
+    with open(path, "w", newline="") as fh:
+        _write_rows(fh, values, names)
+
+
+# ---------------------------------------------------------------------------
+# Progress on standard error
+# ---------------------------------------------------------------------------
+
+
+class Progress:
+    """A text progress bar and elapsed-time ticker on standard error.
+
+    Enabled explicitly (``--progress``) or, by default, when standard error
+    is a terminal; silent otherwise, so output files and pipes stay clean.
+    """
+
+    def __init__(self, enabled, stream=None):
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+
+    def _write(self, text, end=""):
+        self.stream.write("\r" + text + end)
+        self.stream.flush()
+
+    def map_chunks(self, func, X, label, min_rows=2000):
+        """``func`` applied to row chunks of ``X``, results concatenated.
+
+        Shows a bar when enabled and ``X`` has at least ``min_rows`` rows.
+        """
+        n = X.shape[0]
+        if not self.enabled or n < min_rows:
+            return func(X)
+        n_chunks = min(50, math.ceil(n / 500))
+        bounds = np.linspace(0, n, n_chunks + 1).astype(int)
+        parts, start = [], time.perf_counter()
+        for k in range(n_chunks):
+            parts.append(func(X[bounds[k] : bounds[k + 1]]))
+            done = bounds[k + 1]
+            filled = round(30 * done / n)
+            self._write(
+                f"{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{n} rows "
+                f"{time.perf_counter() - start:.1f} s"
+            )
+        self._write("", end="\n")
+        return np.concatenate(parts)
+
+    @contextmanager
+    def stage(self, label):
+        """Show ``label`` with a running clock while the block runs."""
+        if not self.enabled:
+            yield
+            return
+        stop, start = threading.Event(), time.perf_counter()
+
+        def tick():
+            while not stop.wait(0.25):
+                self._write(f"{label} ... {time.perf_counter() - start:.1f} s")
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self._write(f"{label} ... done in {time.perf_counter() - start:.1f} s\n")
+
+
+# ---------------------------------------------------------------------------
+# Estimators
+# ---------------------------------------------------------------------------
+
+
+def parse_bandwidth(text):
+    """``"scott"``, ``"silverman"``, a float, or comma-separated per-feature floats."""
+    text = text.strip().lower()
+    if text in ("scott", "silverman"):
+        return text
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(
+            f"--bandwidth {text!r} is not 'scott', 'silverman', a number or "
+            f"comma-separated numbers (one kernel standard deviation per column)."
+        ) from None
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise InputError(f"--bandwidth values must be positive numbers; got {text!r}.")
+    return values[0] if len(values) == 1 else np.array(values)
+
+
+def build_estimator(args, n_features):
+    """The density estimator the options describe (unfitted)."""
+    bandwidth = parse_bandwidth(args.bandwidth)
+    if isinstance(bandwidth, np.ndarray) and bandwidth.size != n_features:
+        raise InputError(
+            f"--bandwidth gives {bandwidth.size} per-column values for "
+            f"{n_features} columns; give one value, or one per column."
+        )
+    return GaussianKDE(bandwidth=bandwidth, n_jobs=args.n_jobs)
+
+
+def fit_estimator(args, X, progress):
+    estimator = build_estimator(args, X.shape[1])
+    with progress.stage(f"fitting {type(estimator).__name__}"):
+        estimator.fit(X)
+    return estimator
+
+
+def describe(estimator):
+    """One line saying what was fitted."""
+    if isinstance(estimator, GaussianKDE):
+        factor = (
+            "" if estimator.factor_ is None else f", factor {estimator.factor_:.4g}"
+        )
+        return f"GaussianKDE(bandwidth={estimator.bandwidth!r}{factor})"
+    return repr(estimator)
+
+
+# ---------------------------------------------------------------------------
+# Subcommands
+# ---------------------------------------------------------------------------
+
+
+def _query_points(args, names):
+    """The rows to evaluate at: ``--at FILE`` (same columns), else the data."""
+    if args.at is None:
+        return None
+    return read_table(args.at, ",".join(names), args.delimiter)[0]
+
+
+def cmd_score(args, X, names, progress):
+    estimator = fit_estimator(args, X, progress)
+    Q = _query_points(args, names)
+    Q = X if Q is None else Q
+    log_f = progress.map_chunks(estimator.score_samples, Q, "log-density")
+    if args.density:
+        write_table(
+            args.output, np.column_stack([Q, np.exp(log_f)]), [*names, "density"]
+        )
+    else:
+        write_table(args.output, np.column_stack([Q, log_f]), [*names, "log_density"])
+    return estimator, {"queries": Q, "values": log_f}
+
+
+def cmd_grad(args, X, names, progress):
+    estimator = fit_estimator(args, X, progress)
+    Q = _query_points(args, names)
+    Q = X if Q is None else Q
+    log = not args.density
+
+    def gradient(rows):
+        return estimator.gradient(rows, log=log)
+
+    grad = progress.map_chunks(gradient, Q, "gradient")
+    prefix = "dlogf_d" if log else "df_d"
+    write_table(
+        args.output, np.column_stack([Q, grad]), [*names, *(prefix + n for n in names)]
+    )
+    return estimator, {"queries": Q, "gradient": grad}
+
+
+def cmd_sample(args, X, names, progress):
+    estimator = fit_estimator(args, X, progress)
+    drawn = estimator.sample(args.n_samples, random_state=args.random_state)
+    if isinstance(drawn, tuple):  # sklearn mixtures return (X, component labels)
+        drawn = drawn[0]
+    write_table(args.output, drawn, names)
+    return estimator, {"samples": drawn}
+
+
+# ---------------------------------------------------------------------------
+# Plotting (2-D data, matplotlib from the ``examples`` extra)
+# ---------------------------------------------------------------------------
+
+
+def plot(path, command, estimator, X, names, extra):
+    """Density contours of a 2-D fit, the data, and what the command computed."""
+    if X.shape[1] != 2:
+        raise InputError(
+            f"--plot draws 2-D data; there are {X.shape[1]} columns. Choose two "
+            f"with --columns."
+        )
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError(
+            "--plot needs matplotlib: pip install 'skdensity[examples]'."
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (hi - lo) + 1e-12
+    g0, g1 = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], 120),
+        np.linspace(lo[1] - pad[1], hi[1] + pad[1], 120),
+    )
+    log_f = estimator.score_samples(np.column_stack([g0.ravel(), g1.ravel()]))
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    ax.contourf(g0, g1, np.exp(log_f).reshape(g0.shape), levels=15, cmap="Blues")
+    if command == "sample":
+        ax.scatter(*X.T, s=8, c="0.3", label="data")
+        ax.scatter(*extra["samples"].T, s=8, c="tab:orange", label="samples")
+    elif command == "score":
+        Q = extra["queries"]
+        points = ax.scatter(*Q.T, s=10, c=extra["values"], cmap="viridis")
+        fig.colorbar(points, ax=ax, label="log-density")
+    elif command == "grad":
+        Q, G = extra["queries"], extra["gradient"]
+        ax.scatter(*Q.T, s=6, c="0.3")
+        ax.quiver(*Q.T, *G.T, color="tab:red", angles="xy", label="gradient")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(f"skdensity {command}: {describe(estimator)}", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
+# Argument parsing
+# ---------------------------------------------------------------------------
+
+_COMMANDS = {
+    "score": (
+        cmd_score,
+        "write the log-density at each row",
+        "Fit a density to the data and write, for each row (or each row of "
+        "--at), its columns followed by log f(x).",
+    ),
+    "grad": (
+        cmd_grad,
+        "write the gradient of the log-density at each row",
+        "Fit a density and write, for each row (or each row of --at), its "
+        "columns followed by the gradient of log f (of f with --density) with "
+        "respect to the point; it points uphill.",
+    ),
+    "sample": (
+        cmd_sample,
+        "write new rows drawn from the fitted density",
+        "Fit a density and write --n-samples rows drawn from it.",
+    ),
+}
+
+
+def _add_common(parser):
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "file",
+        nargs="?",
+        help="CSV file with a header row (optional); default: the bundled Old "
+        "Faithful data (columns eruptions, waiting)",
+    )
+    data.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="comma-separated column names or 0-based positions (default: all)",
+    )
+    data.add_argument(
+        "--delimiter", default=",", help="field separator (default: %(default)r)"
+    )
+    model = parser.add_argument_group("density")
+    model.add_argument(
+        "--bandwidth",
+        default="scott",
+        metavar="BW",
+        help="'scott' or 'silverman' (as scipy.stats.gaussian_kde), a kernel "
+        "standard deviation h (kernel covariance h^2 I, as sklearn "
+        "KernelDensity), or one standard deviation per column, comma-separated "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--n-jobs", type=int, default=None, help="joblib workers for evaluation"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the CSV result here (default: standard output)",
+    )
+    out.add_argument(
+        "--plot", metavar="PNG", help="also draw a picture (2-D data only)"
+    )
+    out.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress on standard error (default: when it is a terminal)",
+    )
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="skdensity",
+        description="Densities and their derivatives from a CSV file. Without a "
+        "file, each command runs on the bundled Old Faithful data.",
+        epilog="Run 'skdensity COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, summary, description) in _COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=description)
+        _add_common(p)
+        if name in ("score", "grad"):
+            p.add_argument(
+                "--at",
+                metavar="FILE",
+                help="evaluate at the rows of this CSV (same columns) instead "
+                "of the data",
+            )
+            p.add_argument(
+                "--density",
+                action="store_true",
+                help="the density f rather than log f",
+            )
+        if name == "sample":
+            p.add_argument(
+                "-n", "--n-samples", type=int, default=100, help="rows to draw"
+            )
+            p.add_argument(
+                "--random-state", type=int, default=None, help="seed for the draw"
+            )
+    return parser
+
+
+def _demo():
+    """Evaluate a KDE of Old Faithful and its derivatives at three points."""
+    X, names = load_faithful()
+    kde = GaussianKDE(bandwidth="scott").fit(X)
+    print(f"GaussianKDE(bandwidth='scott') on {_FAITHFUL}: features {names}")
+    print(f"Scott factor {kde.factor_:.4f}; kernel covariance H =\n{kde.covariance_}")
+    queries = np.array([[2.0, 55.0], [4.4, 80.0], [3.0, 70.0]])
+    log_f = kde.score_samples(queries)
+    grad = kde.gradient(queries, log=True)
+    hess = kde.hessian(queries, log=True)
+    with np.printoptions(precision=4, suppress=True):
+        for x, lf, g, h in zip(queries, log_f, grad, hess, strict=True):
+            print(f"\nx = {x}")
+            print(f"  log f(x)          = {lf:.6f}")
+            print(f"  grad log f(x)     = {g}")
+            print(f"  Hessian log f(x)  =\n{h}")
+            print(f"  Hessian eigenvalues {np.linalg.eigvalsh(h)}")
+    return 0
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        return _demo()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    func = _COMMANDS[args.command][0]
+    progress = Progress(sys.stderr.isatty() if args.progress is None else args.progress)
+    try:
+        X, names, source = read_table(args.file, args.columns, args.delimiter)
+        if args.plot and X.shape[1] != 2:
+            plot(args.plot, args.command, None, X, names, None)  # raises
+        estimator, extra = func(args, X, names, progress)
+        if args.plot:
+            plot(args.plot, args.command, estimator, X, names, extra)
+    except ValueError as exc:  # InputError, and the estimators' own checks
+        print(f"skdensity {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader (e.g. ``head``) closed the pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    if args.plot:
+        print(f"skdensity {args.command}: wrote {args.plot}", file=sys.stderr)
+    return 0

@@ -1,0 +1,210 @@
+"""The command-line tool, end to end through a subprocess.
+
+Numbers written by the tool are compared with independent oracles
+(scipy.stats.gaussian_kde, Richardson-extrapolated differences of its
+log-density, moments of the data), never with the library's own output.
+"""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from _oracles import richardson_gradient
+from numpy.testing import assert_allclose
+from scipy import stats
+
+from skdensity.datasets import load_faithful
+
+
+def run(*args, cwd=None, check=True):
+    """Run ``python -m skdensity ARGS``; returns the completed process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "skdensity", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def read_csv(text):
+    """Header and values of a CSV written by the tool."""
+    lines = text.strip().splitlines()
+    values = np.loadtxt(io.StringIO("\n".join(lines[1:])), delimiter=",", ndmin=2)
+    return lines[0].split(","), values
+
+
+@pytest.fixture
+def faithful():
+    X, names = load_faithful()
+    return X, names
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    """A CSV with a non-numeric label column and 3 numeric columns."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) * [1.0, 2.0, 0.5]
+    path = tmp_path / "data.csv"
+    lines = ["id,a,b,c"] + [
+        f"p{i},{r[0]!r},{r[1]!r},{r[2]!r}" for i, r in enumerate(X.tolist())
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path, X
+
+
+def test_no_argument_runs_the_main_job_on_old_faithful():
+    proc = run()
+    assert "Old Faithful" in proc.stdout
+    assert "log f(x)" in proc.stdout or "mode" in proc.stdout.lower()
+
+
+def test_help_for_the_tool_and_each_command():
+    top = run("--help").stdout
+    for command in ("score", "grad", "sample"):
+        assert command in top
+        text = run(command, "--help").stdout
+        assert f"usage: skdensity {command}" in text
+        assert "--bandwidth" in text and "--columns" in text
+
+
+def test_score_on_old_faithful_matches_scipy(faithful):
+    X, names = faithful
+    header, values = read_csv(run("score").stdout)
+    assert header == [*names, "log_density"]
+    assert_allclose(values[:, :2], X)
+    assert_allclose(values[:, 2], stats.gaussian_kde(X.T).logpdf(X.T), rtol=1e-10)
+
+
+def test_score_density_at_query_file_with_silverman(tmp_path, faithful):
+    X, _ = faithful
+    Q = np.array([[2.0, 55.0], [4.4, 80.0], [3.0, 70.0]])
+    at = tmp_path / "q.csv"
+    at.write_text("waiting,eruptions\n" + "".join(f"{w},{e}\n" for e, w in Q))
+    out = tmp_path / "out.csv"
+    run("score", "--at", at, "--bandwidth", "silverman", "--density", "-o", out)
+    header, values = read_csv(out.read_text())
+    assert header == ["eruptions", "waiting", "density"]
+    assert_allclose(values[:, :2], Q)
+    oracle = stats.gaussian_kde(X.T, bw_method="silverman").evaluate(Q.T)
+    assert_allclose(values[:, 2], oracle, rtol=1e-10)
+
+
+def test_grad_matches_differences_of_scipy_log_density(small_csv):
+    path, X = small_csv
+    header, values = read_csv(run("grad", path, "--columns", "a,c").stdout)
+    assert header == ["a", "c", "dlogf_da", "dlogf_dc"]
+    data = X[:, [0, 2]]
+    kde = stats.gaussian_kde(data.T)
+    oracle = richardson_gradient(
+        lambda Z: kde.logpdf(Z.T), data, steps=0.1 * data.std(axis=0)
+    )
+    assert_allclose(values[:, 2:], oracle, rtol=1e-7, atol=1e-9)
+
+
+def test_grad_of_density_with_float_bandwidth_is_closed_form(tmp_path):
+    # One kernel: f = N(x; 0, h^2), so df/dx = -x / h^2 f(x).
+    path = tmp_path / "one.csv"
+    path.write_text("x\n0.0\n")
+    at = tmp_path / "at.csv"
+    at.write_text("x\n-1.0\n0.5\n2.0\n")
+    _, values = read_csv(
+        run("grad", path, "--at", at, "--bandwidth", "0.5", "--density").stdout
+    )
+    x = values[:, 0]
+    assert_allclose(values[:, 1], -x / 0.25 * stats.norm.pdf(x, scale=0.5))
+
+
+def test_sample_writes_rows_like_the_data(faithful):
+    X, names = faithful
+    header, values = read_csv(
+        run("sample", "-n", 3000, "--random-state", 0, "--bandwidth", "0.1").stdout
+    )
+    assert header == names
+    assert values.shape == (3000, 2)
+    # A KDE sample has the data mean and the data covariance plus h^2 I.
+    assert_allclose(values.mean(axis=0), X.mean(axis=0), rtol=0.02)
+    assert_allclose(
+        np.cov(values.T), np.cov(X.T, bias=True) + 0.01 * np.eye(2), rtol=0.1
+    )
+    again = read_csv(
+        run("sample", "-n", 3000, "--random-state", 0, "--bandwidth", "0.1").stdout
+    )[1]
+    assert_allclose(again, values)
+
+
+def test_file_without_header_and_other_delimiter(tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_text("1.0;2.0\n2.0;1.0\n0.0;0.5\n")
+    header, values = read_csv(
+        run("score", path, "--delimiter", ";", "--bandwidth", "1").stdout
+    )
+    assert header == ["x0", "x1", "log_density"]
+    data = np.array([[1.0, 2.0], [2.0, 1.0], [0.0, 0.5]])
+    dist = [stats.multivariate_normal(mean=row) for row in data]
+    oracle = np.log(np.mean([d.pdf(data) for d in dist], axis=0))
+    assert_allclose(values[:, 2], oracle, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["score", "missing.csv"], "no such file"),
+        (["score", "{data}"], "column 'id' is not numeric: row 1 (line 2)"),
+        (["score", "{data}", "--columns", "a,zz"], "no column 'zz'"),
+        (["score", "--bandwidth", "-1"], "must be positive"),
+        (["score", "--bandwidth", "wide"], "is not 'scott', 'silverman'"),
+        (["grad", "{data}", "--columns", "a,b", "--bandwidth", "1,2,3"], "3 per-col"),
+        (["score", "{data}", "--columns", "a,b,c", "--plot", "x.png"], "2-D"),
+    ],
+)
+def test_clear_errors(small_csv, args, message):
+    path, _ = small_csv
+    proc = run(*(a.format(data=path) for a in args), cwd=path.parent, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_nan_error_names_row_and_column(tmp_path):
+    path = tmp_path / "holes.csv"
+    path.write_text("u,v\n1,2\n3,4\n5,\n7,8\n")
+    proc = run("score", path, check=False)
+    assert proc.returncode == 2
+    assert "missing value (NaN) at row 3 (line 4), column 'v'" in proc.stderr
+    path.write_text("u,v\n1,2\nnan,4\n")
+    assert "row 2 (line 3), column 'u'" in run("score", path, check=False).stderr
+
+
+def test_estimator_errors_are_reported_without_traceback(tmp_path):
+    path = tmp_path / "same.csv"
+    path.write_text("u,v\n1,2\n1,2\n1,2\n")
+    proc = run("score", path, check=False)
+    assert proc.returncode == 2
+    assert "singular" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_progress_bar_on_request(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "big.csv"
+    np.savetxt(
+        path, rng.normal(size=(3000, 2)), delimiter=",", header="a,b", comments=""
+    )
+    proc = run("score", path, "--progress", "-o", tmp_path / "out.csv")
+    assert "3000/3000 rows" in proc.stderr
+    assert "fitting GaussianKDE ... done" in proc.stderr
+    assert "rows" not in run("score", path, "-o", tmp_path / "o.csv").stderr
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the examples extra")
+    for command in ("score", "grad", "sample"):
+        png = tmp_path / f"{command}.png"
+        run(command, "--plot", png, "-o", tmp_path / "out.csv")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
