@@ -188,19 +188,47 @@ class GaussianMixtureGrad(
 ):
     r"""Gaussian mixture model with closed-form gradient and Hessian.
 
-    A drop-in :class:`sklearn.mixture.GaussianMixture`: the same parameters,
-    the same fit (with the same ``random_state`` the fitted attributes are
-    identical), the same ``score_samples``, ``score`` (a mean), ``predict``,
-    ``predict_proba``, ``bic``, ``aic``. It adds :meth:`gradient` and
+    A drop-in :class:`sklearn.mixture.GaussianMixture`: the same parameters
+    (defaults and validation included), the same fit (with the same
+    ``random_state`` the fitted attributes are identical), the same
+    ``score_samples``, ``score`` (a mean), ``predict``, ``predict_proba``,
+    ``bic``, ``aic``. It adds :meth:`gradient` and
     :meth:`hessian` of the density (or of its logarithm) for every
     ``covariance_type``, and a ``random_state`` argument to :meth:`sample`.
 
     Parameters
     ----------
-    n_components, covariance_type, tol, reg_covar, max_iter, n_init, \
-init_params, weights_init, means_init, precisions_init, random_state, \
-warm_start, verbose, verbose_interval
-        Exactly those of :class:`sklearn.mixture.GaussianMixture`.
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Form of the component covariances: each its own full matrix, one
+        shared full matrix, each its own diagonal, each its own variance.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound.
+    reg_covar : float, default=1e-6
+        Added to the covariance diagonals, to keep them positive definite.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the best result is kept.
+    init_params : str, default="kmeans"
+        How the responsibilities are initialised: "kmeans", "k-means++",
+        "random" or "random_from_data".
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions, shaped by ``covariance_type``.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation, and of :meth:`sample` when that is not
+        given its own ``random_state``.
+    warm_start : bool, default=False
+        Start each ``fit`` from the previous solution.
+    verbose : int, default=0
+        Verbosity of the fit.
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
 
     Attributes
     ----------
@@ -214,9 +242,8 @@ warm_start, verbose, verbose_interval
         Cholesky factors :math:`U_k` of the precisions, stored likewise.
     n_features_in_ : int
         Number of features seen during fit.
-
-    The other fitted attributes are those of
-    :class:`~sklearn.mixture.GaussianMixture`.
+    precisions_, converged_, n_iter_, lower_bound_, lower_bounds_
+        As in :class:`~sklearn.mixture.GaussianMixture`.
 
     See Also
     --------
@@ -291,19 +318,55 @@ class BayesianGaussianMixtureGrad(
     r"""Variational Bayesian Gaussian mixture with closed-form gradient and Hessian.
 
     A drop-in :class:`sklearn.mixture.BayesianGaussianMixture`: the same
-    parameters, the same fit, the same ``score_samples``, ``score``,
-    ``predict_proba``, ... It adds :meth:`gradient` and :meth:`hessian` of
-    :math:`\exp(\text{score\_samples})` (or of ``score_samples`` itself) for
-    every ``covariance_type`` and both ``weight_concentration_prior_type``,
-    and a ``random_state`` argument to :meth:`sample`.
+    parameters (defaults and validation included), the same fit, the same
+    ``score_samples``, ``score``, ``predict_proba``, ... It adds
+    :meth:`gradient` and :meth:`hessian` of :math:`\exp(\text{score\_samples})`
+    (or of ``score_samples`` itself) for every ``covariance_type`` and both
+    ``weight_concentration_prior_type``, and a ``random_state`` argument to
+    :meth:`sample`.
 
     Parameters
     ----------
-    n_components, covariance_type, tol, reg_covar, max_iter, n_init, \
-init_params, weight_concentration_prior_type, weight_concentration_prior, \
-mean_precision_prior, mean_prior, degrees_of_freedom_prior, covariance_prior, \
-random_state, warm_start, verbose, verbose_interval
-        Exactly those of :class:`sklearn.mixture.BayesianGaussianMixture`.
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Form of the component covariances: each its own full matrix, one
+        shared full matrix, each its own diagonal, each its own variance.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound.
+    reg_covar : float, default=1e-6
+        Added to the covariance diagonals, to keep them positive definite.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the best result is kept.
+    init_params : str, default="kmeans"
+        How the responsibilities are initialised: "kmeans", "k-means++",
+        "random" or "random_from_data".
+    weight_concentration_prior_type : str, default="dirichlet_process"
+        Prior on the weights: "dirichlet_process" (stick breaking) or
+        "dirichlet_distribution" (a finite Dirichlet).
+    weight_concentration_prior : float, default=None
+        Concentration of the weight prior (``1 / n_components`` when None).
+    mean_precision_prior : float, default=None
+        Prior precision :math:`\beta_0` of the means (1 when None).
+    mean_prior : array-like of shape (n_features,), default=None
+        Prior mean of the means (the data mean when None).
+    degrees_of_freedom_prior : float, default=None
+        Prior Wishart degrees of freedom :math:`\nu_0` (``n_features`` when
+        None).
+    covariance_prior : float or array-like, default=None
+        Prior covariance of the Wishart, shaped by ``covariance_type`` (the
+        data covariance when None).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation, and of :meth:`sample` when that is not
+        given its own ``random_state``.
+    warm_start : bool, default=False
+        Start each ``fit`` from the previous solution.
+    verbose : int, default=0
+        Verbosity of the fit.
+    verbose_interval : int, default=10
+        Iterations between two progress messages.
 
     Attributes
     ----------
@@ -321,9 +384,11 @@ random_state, warm_start, verbose, verbose_interval
         ``covariance_type`` as in scikit-learn.
     n_features_in_ : int
         Number of features seen during fit.
-
-    The other fitted attributes are those of
-    :class:`~sklearn.mixture.BayesianGaussianMixture`.
+    weights_, covariances_, converged_, n_iter_, lower_bound_
+        As in :class:`~sklearn.mixture.BayesianGaussianMixture`, as are the
+        priors actually used (``weight_concentration_prior_``,
+        ``mean_precision_prior_``, ``mean_prior_``,
+        ``degrees_of_freedom_prior_``, ``covariance_prior_``).
 
     See Also
     --------
