@@ -445,6 +445,11 @@ def test_failed_fit_leaves_no_fitted_state(cls):
     assert not [name for name in vars(est) if name.endswith("_")]
     with pytest.raises(NotFittedError):
         est.gradient(X[:2])
+    X_nan = X.copy()
+    X_nan[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X_nan)
+    assert not [name for name in vars(est) if name.endswith("_")]
 
 
 def test_prediction_does_not_mutate():
