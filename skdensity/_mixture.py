@@ -27,7 +27,7 @@ from ._utils import check_is_fitted
 
 
 def _canonical_mixture(log_weights, means, precisions_cholesky, covariance_type):
-    """Canonical core mixture from scikit-learn's fitted mixture parameters.
+    r"""Canonical core mixture from scikit-learn's fitted mixture parameters.
 
     Parameters
     ----------
@@ -47,7 +47,7 @@ def _canonical_mixture(log_weights, means, precisions_cholesky, covariance_type)
         A tied mixture keeps its one (d, d) factor, so the core's
         shared-precision path serves it; the other types are expanded to one
         upper-triangular factor :math:`U_k` per component, (K, d, d):
-        ``diag`` gives :math:`U_k = \\mathrm{diag}(u_k)`, ``spherical``
+        ``diag`` gives :math:`U_k = \mathrm{diag}(u_k)`, ``spherical``
         :math:`U_k = u_k I`.
     """
     means = np.asarray(means, dtype=np.float64)
