@@ -25,10 +25,12 @@ import numpy as np
 
 from . import __version__
 from ._kde import GaussianKDE
+from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
 from .datasets import load_faithful
 
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan"}
 _FAITHFUL = "Old Faithful (bundled, 272 rows)"
+_MAX_COMPONENTS = 10
 
 
 class InputError(ValueError):
@@ -250,22 +252,57 @@ def parse_bandwidth(text):
     return values[0] if len(values) == 1 else np.array(values)
 
 
-def build_estimator(args, n_features):
+def parse_n_components(text):
+    """A positive integer, or ``"bic"`` (choose 1..10 by BIC)."""
+    if text.strip().lower() == "bic":
+        return "bic"
+    if not text.strip().isdigit() or int(text) < 1:
+        raise InputError(f"--n-components {text!r} is not a positive integer or 'bic'.")
+    return int(text)
+
+
+def build_estimator(args, n_features, n_components=None):
     """The density estimator the options describe (unfitted)."""
-    bandwidth = parse_bandwidth(args.bandwidth)
-    if isinstance(bandwidth, np.ndarray) and bandwidth.size != n_features:
-        raise InputError(
-            f"--bandwidth gives {bandwidth.size} per-column values for "
-            f"{n_features} columns; give one value, or one per column."
-        )
-    return GaussianKDE(bandwidth=bandwidth, n_jobs=args.n_jobs)
+    if args.estimator == "kde":
+        bandwidth = parse_bandwidth(args.bandwidth)
+        if isinstance(bandwidth, np.ndarray) and bandwidth.size != n_features:
+            raise InputError(
+                f"--bandwidth gives {bandwidth.size} per-column values for "
+                f"{n_features} columns; give one value, or one per column."
+            )
+        return GaussianKDE(bandwidth=bandwidth, n_jobs=args.n_jobs)
+    cls = (
+        GaussianMixtureGrad if args.estimator == "gmm" else BayesianGaussianMixtureGrad
+    )
+    return cls(
+        n_components=n_components,
+        covariance_type=args.covariance_type,
+        n_init=1 if args.estimator == "bgmm" else 3,
+        random_state=args.random_state,
+    )
 
 
 def fit_estimator(args, X, progress):
-    estimator = build_estimator(args, X.shape[1])
-    with progress.stage(f"fitting {type(estimator).__name__}"):
-        estimator.fit(X)
-    return estimator
+    """Fit the estimator the options describe; ``--n-components bic`` picks by BIC."""
+    n_components = parse_n_components(args.n_components)
+    if args.estimator == "kde" or n_components != "bic":
+        estimator = build_estimator(args, X.shape[1], n_components)
+        with progress.stage(f"fitting {type(estimator).__name__}"):
+            estimator.fit(X)
+        return estimator
+    if args.estimator == "bgmm":  # the variational prior prunes spare components
+        estimator = build_estimator(args, X.shape[1], min(_MAX_COMPONENTS, len(X)))
+        with progress.stage("fitting BayesianGaussianMixtureGrad"):
+            estimator.fit(X)
+        return estimator
+    best = None
+    for k in range(1, min(_MAX_COMPONENTS, len(X)) + 1):
+        candidate = build_estimator(args, X.shape[1], k)
+        with progress.stage(f"fitting GaussianMixtureGrad, {k} components"):
+            bic = candidate.fit(X).bic(X)
+        if best is None or bic < best[0]:
+            best = (bic, candidate)
+    return best[1]
 
 
 def describe(estimator):
@@ -275,7 +312,10 @@ def describe(estimator):
             "" if estimator.factor_ is None else f", factor {estimator.factor_:.4g}"
         )
         return f"GaussianKDE(bandwidth={estimator.bandwidth!r}{factor})"
-    return repr(estimator)
+    return (
+        f"{type(estimator).__name__}(n_components={estimator.n_components}, "
+        f"covariance_type={estimator.covariance_type!r})"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -433,6 +473,33 @@ def _add_common(parser):
         "(default: %(default)s)",
     )
     model.add_argument(
+        "--estimator",
+        choices=["kde", "gmm", "bgmm"],
+        default="kde",
+        help="kde: GaussianKDE; gmm: GaussianMixtureGrad; bgmm: "
+        "BayesianGaussianMixtureGrad (default: %(default)s)",
+    )
+    model.add_argument(
+        "--n-components",
+        default="bic",
+        metavar="K",
+        help="mixture components (gmm, bgmm): a number, or 'bic' to choose "
+        f"1..{_MAX_COMPONENTS} by BIC (bgmm: start from {_MAX_COMPONENTS} and "
+        "let the prior prune) (default: %(default)s)",
+    )
+    model.add_argument(
+        "--covariance-type",
+        choices=["full", "tied", "diag", "spherical"],
+        default="full",
+        help="mixture covariance form (default: %(default)s)",
+    )
+    model.add_argument(
+        "--random-state",
+        type=int,
+        default=None,
+        help="seed for mixture fitting and sampling",
+    )
+    model.add_argument(
         "--n-jobs", type=int, default=None, help="joblib workers for evaluation"
     )
     out = parser.add_argument_group("output")
@@ -481,9 +548,6 @@ def build_parser():
             p.add_argument(
                 "-n", "--n-samples", type=int, default=100, help="rows to draw"
             )
-            p.add_argument(
-                "--random-state", type=int, default=None, help="seed for the draw"
-            )
     return parser
 
 
@@ -524,6 +588,8 @@ def main(argv=None):
         if args.plot and X.shape[1] != 2:
             plot(args.plot, args.command, None, X, names, None)  # raises
         estimator, extra = func(args, X, names, progress)
+        if progress.enabled:
+            print(f"fitted {describe(estimator)} on {source}", file=sys.stderr)
         if args.plot:
             plot(args.plot, args.command, estimator, X, names, extra)
     except ValueError as exc:  # InputError, and the estimators' own checks

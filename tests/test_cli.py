@@ -6,27 +6,45 @@ log-density, moments of the data), never with the library's own output.
 """
 
 import io
+import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
 from _oracles import richardson_gradient
 from numpy.testing import assert_allclose
 from scipy import stats
+from sklearn.mixture import GaussianMixture
 
+import skdensity
+from skdensity._cli import main
 from skdensity.datasets import load_faithful
 
 
-def run(*args, cwd=None, check=True):
-    """Run ``python -m skdensity ARGS``; returns the completed process."""
+def run_subprocess(*args, check=True):
+    """Run ``python -m skdensity ARGS`` in a new interpreter."""
     proc = subprocess.run(
         [sys.executable, "-m", "skdensity", *map(str, args)],
         capture_output=True,
         text=True,
-        cwd=cwd,
         timeout=300,
     )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def run(*args, check=True):
+    """Run the tool's ``main`` in this process (fast), capturing its output."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's --help and usage errors
+            code = exc.code
+    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -59,13 +77,27 @@ def small_csv(tmp_path):
 
 
 def test_no_argument_runs_the_main_job_on_old_faithful():
-    proc = run()
+    proc = run_subprocess()
     assert "Old Faithful" in proc.stdout
     assert "log f(x)" in proc.stdout or "mode" in proc.stdout.lower()
 
 
+def test_console_script_is_installed():
+    script = shutil.which("skdensity")
+    if script is None:  # an install that predates the [project.scripts] entry
+        pytest.skip("the skdensity console script is not on PATH; pip install .")
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == skdensity.__version__
+
+
+def test_missing_file_in_a_real_interpreter():
+    proc = run_subprocess("grad", "no/such.csv", check=False)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_help_for_the_tool_and_each_command():
-    top = run("--help").stdout
+    top = run_subprocess("--help").stdout
     for command in ("score", "grad", "sample"):
         assert command in top
         text = run(command, "--help").stdout
@@ -75,7 +107,7 @@ def test_help_for_the_tool_and_each_command():
 
 def test_score_on_old_faithful_matches_scipy(faithful):
     X, names = faithful
-    header, values = read_csv(run("score").stdout)
+    header, values = read_csv(run_subprocess("score").stdout)
     assert header == [*names, "log_density"]
     assert_allclose(values[:, :2], X)
     assert_allclose(values[:, 2], stats.gaussian_kde(X.T).logpdf(X.T), rtol=1e-10)
@@ -159,13 +191,14 @@ def test_file_without_header_and_other_delimiter(tmp_path):
         (["score", "{data}", "--columns", "a,zz"], "no column 'zz'"),
         (["score", "--bandwidth", "-1"], "must be positive"),
         (["score", "--bandwidth", "wide"], "is not 'scott', 'silverman'"),
+        (["score", "--estimator", "gmm", "--n-components", "two"], "not a positive"),
         (["grad", "{data}", "--columns", "a,b", "--bandwidth", "1,2,3"], "3 per-col"),
         (["score", "{data}", "--columns", "a,b,c", "--plot", "x.png"], "2-D"),
     ],
 )
 def test_clear_errors(small_csv, args, message):
     path, _ = small_csv
-    proc = run(*(a.format(data=path) for a in args), cwd=path.parent, check=False)
+    proc = run(*(a.format(data=path) for a in args), check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -208,3 +241,39 @@ def test_plot_writes_a_png(tmp_path):
         png = tmp_path / f"{command}.png"
         run(command, "--plot", png, "-o", tmp_path / "out.csv")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gmm_score_matches_sklearn(faithful):
+    X, _ = faithful
+    _, values = read_csv(
+        run(
+            "score", "--estimator", "gmm", "--n-components", 2, "--random-state", 0
+        ).stdout
+    )
+    oracle = GaussianMixture(2, n_init=3, random_state=0).fit(X).score_samples(X)
+    assert_allclose(values[:, 2], oracle, rtol=1e-10)
+
+
+def test_gmm_components_chosen_by_bic(small_csv):
+    path, X = small_csv
+    proc = run(
+        "score", path, "--columns", "a,b,c", "--estimator", "gmm",
+        "--covariance-type", "diag", "--random-state", 0, "--progress",
+    )  # fmt: skip
+    bics = [
+        GaussianMixture(k, covariance_type="diag", n_init=3, random_state=0)
+        .fit(X)
+        .bic(X)
+        for k in range(1, 11)
+    ]
+    assert f"n_components={int(np.argmin(bics)) + 1}," in proc.stderr
+    assert "fitting GaussianMixtureGrad, 10 components ... done" in proc.stderr
+
+
+# sklearn's variational fit stops at max_iter on this data; the tool lets the
+# warning through to the user, the test only checks the shape of the output.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_bgmm_sample_shape(faithful):
+    args = ["--estimator", "bgmm", "--n-components", 3, "--random-state", 0]
+    header, values = read_csv(run("sample", *args, "-n", 50).stdout)
+    assert header == faithful[1] and values.shape == (50, 2)
