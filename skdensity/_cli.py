@@ -529,8 +529,10 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.command_parsers = {}  # name -> parser, for the docs' help pages
     for name, (_, summary, description) in _COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=description)
+        parser.command_parsers[name] = p
         _add_common(p)
         if name in ("score", "grad"):
             p.add_argument(

@@ -1,0 +1,163 @@
+"""Sphinx configuration for the skdensity documentation.
+
+Build with ``sphinx-build -W -b html docs docs/_build/html`` after
+``pip install ".[docs]"``. The gallery runs every ``examples/plot_*.py``; the
+benchmark page includes the markdown tables the benchmark suite wrote to
+``benchmarks/results/`` (generated here at build time, never typed by hand).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import skdensity
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+DOCS = Path(__file__).resolve().parent
+RESULTS = DOCS.parent / "benchmarks" / "results"
+GENERATED = DOCS / "_generated"
+
+project = "skdensity"
+author = "the skdensity developers"
+copyright = "the skdensity developers"
+version = release = skdensity.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+templates_path = ["_templates"]
+exclude_patterns = [
+    "_build",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.md",
+    "_generated/*.rst",  # included into pages, not pages themselves
+]
+root_doc = "index"
+
+autosummary_generate = True
+autodoc_default_options = {"members": True}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+# Numpydoc cross-links parameter types; sklearn/scipy names have no inventory
+# offline (no intersphinx), so leave types as plain text.
+numpydoc_xref_param_type = False
+
+myst_heading_anchors = 3
+suppress_warnings = ["myst.header"]
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skdensity {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_static_path = []
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "show_memory": False,
+}
+
+
+# ---------------------------------------------------------------------------
+# Benchmark results: one page per benchmarks/results/*.md, generated per build
+# ---------------------------------------------------------------------------
+
+
+def _title_of(stem):
+    return "Benchmark: " + stem.replace("_", " ").replace("-", " ")
+
+
+def write_benchmark_pages(results=RESULTS, generated=GENERATED):
+    """Copy the benchmark tables into the docs and write their toctree.
+
+    Each ``results/NAME.md`` becomes ``_generated/benchmarks/NAME.md`` (given a
+    top-level title when it has none); ``_generated/benchmark_results.rst``
+    lists them, or says how to produce them when there are none.
+    """
+    pages = generated / "benchmarks"
+    pages.mkdir(parents=True, exist_ok=True)
+    for old in pages.glob("*.md"):
+        old.unlink()
+    sources = sorted(results.glob("*.md")) if results.is_dir() else []
+    for source in sources:
+        text = source.read_text(encoding="utf-8")
+        if not re.match(r"\s*# ", text):
+            text = f"# {_title_of(source.stem)}\n\n{text}"
+        (pages / source.name).write_text(text, encoding="utf-8")
+    if sources:
+        entries = "\n".join(f"   _generated/benchmarks/{s.stem}" for s in sources)
+        body = f".. toctree::\n   :maxdepth: 1\n\n{entries}\n"
+    else:
+        body = (
+            ".. note::\n\n   This build found no benchmark results: "
+            "``benchmarks/results/`` is empty. Run the benchmark suite (see the "
+            "README) and rebuild the documentation to include its tables.\n"
+        )
+    target = generated / "benchmark_results.rst"
+    if not target.exists() or target.read_text() != body:
+        target.write_text(body)
+
+
+# ---------------------------------------------------------------------------
+# Docstring hooks
+# ---------------------------------------------------------------------------
+
+
+def skip_metadata_requests(app, what, name, obj, skip, options):
+    """Hide sklearn's generated ``set_*_request`` methods (metadata routing)."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+_SHAPE_ATTRIBUTE = re.compile(r"\((\w+_),\)")
+
+
+def quote_shape_attributes(app, what, name, obj, options, lines):
+    """Render ``(n_features_in_,)`` in a shape as code, not an rst reference.
+
+    A word ending in ``_`` is a hyperlink reference in reStructuredText;
+    scikit-learn quotes such shapes in backquotes, our docstrings do not.
+    """
+    lines[:] = [_SHAPE_ATTRIBUTE.sub(r"(``\1``,)", line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_requests)
+    app.connect("autodoc-process-docstring", quote_shape_attributes)
+
+
+def write_cli_help(generated=GENERATED):
+    """The ``--help`` text of the tool and of each command, for the CLI page."""
+    from skdensity._cli import build_parser
+
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal width
+    parser = build_parser()
+    commands = parser.command_parsers
+    blocks = [("skdensity --help", parser.format_help())]
+    blocks += [(f"skdensity {n} --help", p.format_help()) for n, p in commands.items()]
+    body = ""
+    for title, text in blocks:
+        indented = "\n".join("   " + line if line else "" for line in text.splitlines())
+        body += f".. rubric:: ``{title}``\n\n.. code-block:: text\n\n{indented}\n\n"
+    GENERATED.mkdir(exist_ok=True)
+    (generated / "cli_help.rst").write_text(body)
+
+
+write_benchmark_pages()
+write_cli_help()
