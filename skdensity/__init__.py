@@ -6,6 +6,7 @@ come from closed forms.
 
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
+from ._modes import ModeFindingResult, find_modes
 
 __version__ = "0.1.0.dev0"
 
@@ -13,5 +14,7 @@ __all__ = [
     "BayesianGaussianMixtureGrad",
     "GaussianKDE",
     "GaussianMixtureGrad",
+    "ModeFindingResult",
     "__version__",
+    "find_modes",
 ]
