@@ -1,0 +1,209 @@
+r"""Tree-truncated evaluation of a Gaussian KDE: skip the kernels that cannot matter.
+
+Queries are whitened and grouped into blocks by a grid of cells of side
+:math:`a` (whitened units, anchored at the origin, so a query's block does
+not depend on the other queries). For a block and a radius :math:`r`, a
+k-d tree (:class:`scipy.spatial.cKDTree`) on the whitened centres returns
+every centre within :math:`r + a\sqrt d/2` of the cell centre: a superset of
+the centres within :math:`r` of each query of the block. The exact core
+(:func:`~skdensity._gaussian_mixture_math.log_density_derivatives`) then
+evaluates the mixture restricted to that subset for the whole block, with
+dense matrix products.
+
+Every centre left out lies farther than :math:`r` from the query, so by the
+tail bound of :mod:`skdensity._approximate` the truncated sum :math:`S \le f`
+misses at most :math:`\kappa W_{\mathrm{out}}\, g_k(r)` in :math:`f`,
+:math:`\nabla_y f`, :math:`\nabla_y^2 f`. A query is accepted when
+
+.. math::
+
+    \kappa W_{\mathrm{out}} \max_{k\le\mathrm{order}} g_k(r)
+        \le \mathrm{rtol}\cdot S,
+
+which guarantees errors at most :math:`\mathrm{rtol}\cdot f` for all three.
+The first pass uses a radius :math:`r_0` fitted to the typical density;
+queries that fail it are redone with the radius their own :math:`S` requires
+(which then passes, since :math:`S` can only grow with :math:`r`), and
+queries with no centre nearby, or whose radius would take in most of the
+data, are evaluated exactly over all centres. Log-results are therefore
+finite and accurate everywhere.
+"""
+
+import numpy as np
+from joblib import effective_n_jobs
+from scipy.spatial import cKDTree
+from scipy.special import logsumexp
+from sklearn.utils import gen_batches
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._approximate import log_tail_factor, radius_for_level
+from ._gaussian_mixture_math import log_density_derivatives, make_mixture
+
+_LOG_2PI = np.log(2 * np.pi)
+#: Cell side of the query blocks, as a fraction of r / sqrt(d): the subset
+#: ball has radius r (1 + _CELL_FRACTION / 2).
+_CELL_FRACTION = 0.5
+#: A block whose subset holds more than this fraction of all centres is left
+#: to one exact evaluation over all centres, with the other such blocks.
+_EXACT_FRACTION = 0.5
+#: Queries sampled at fit to size the first-pass radius, and the quantile of
+#: their density it aims at.
+_N_PROBES, _PROBE_QUANTILE = 256, 0.1
+
+
+class TreeEvaluator:
+    """Tree-truncated log-density and derivatives of a shared-precision KDE.
+
+    Parameters
+    ----------
+    X_fit : ndarray of shape (n, d)
+        Kernel centres.
+    weights : ndarray of shape (n,)
+        Positive kernel weights summing to one.
+    prec_chol : ndarray of shape (d, d)
+        Upper-triangular :math:`U`, :math:`U U^\\top = H^{-1}`.
+    rtol : float
+        Relative tolerance on :math:`f`, :math:`\\nabla_y f`,
+        :math:`\\nabla_y^2 f` (see the module docstring).
+    mixture : SharedPrecisionMixture, default=None
+        The full mixture, for exact evaluation (built when not given).
+    """
+
+    def __init__(self, X_fit, weights, prec_chol, rtol, mixture=None):
+        self.X_fit = X_fit
+        self.log_weights = np.log(weights)
+        self.weights = weights
+        self.prec_chol = prec_chol
+        self.rtol = rtol
+        self.center = weights @ X_fit
+        self.tree = cKDTree((X_fit - self.center) @ prec_chol)
+        d = X_fit.shape[1]
+        self.log_kappa = float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * _LOG_2PI)
+        if mixture is None:
+            mixture = make_mixture(self.log_weights, X_fit, prec_chol)
+        self.full_mixture = mixture
+        self.log_s0 = self._typical_log_density()
+
+    def _typical_log_density(self):
+        """A low quantile of log f at data points, lower-bounded by the weight
+        of the centres within unit distance; sizes the first-pass radius."""
+        n = self.X_fit.shape[0]
+        probe = np.linspace(0, n - 1, min(n, _N_PROBES)).astype(np.intp)
+        neighbours = self.tree.query_ball_point(self.tree.data[probe], 1.0)
+        mass = np.array([self.weights[idx].sum() for idx in neighbours])
+        return self.log_kappa - 0.5 + np.log(np.quantile(mass, _PROBE_QUANTILE))
+
+    def radius(self, log_density, order):
+        """Radius whose tail bound is ``rtol`` times ``exp(log_density)``."""
+        level = np.log(self.rtol) + log_density - self.log_kappa
+        return radius_for_level(level, order)
+
+    def evaluate(self, X, order, n_jobs=None):
+        """Log f and its derivatives at ``X`` (validated, float64), within rtol.
+
+        Returns ``(log_f, grad_log_f, hess_log_f)`` as
+        :func:`~skdensity._gaussian_mixture_math.log_density_derivatives`.
+        """
+        m, d = X.shape
+        log_f = np.empty(m)
+        grad = np.empty((m, d)) if order >= 1 else None
+        hess = np.empty((m, d, d)) if order >= 2 else None
+        outputs = (log_f, grad, hess)
+
+        r0 = float(self.radius(self.log_s0, order))
+        rows = np.arange(m)
+        ok, log_s, exact = self._pass(X, rows, np.full(m, r0), order, outputs, n_jobs)
+        retry = rows[~ok & ~exact]
+        if retry.size:
+            radii = np.ceil(self.radius(log_s[retry], order))
+            finite = np.isfinite(radii)
+            exact[retry[~finite]] = True
+            retry = retry[finite]
+            ok2, _, exact2 = self._pass(X, retry, radii[finite], order, outputs, n_jobs)
+            exact[retry[~ok2 | exact2]] = True
+        if exact.any():
+            self._store(outputs, rows[exact], self._exact(X[exact], order, n_jobs))
+        return outputs
+
+    def _exact(self, X, order, n_jobs=None):
+        return log_density_derivatives(X, self.full_mixture, order, n_jobs=n_jobs)
+
+    def _pass(self, X, rows, radii, order, outputs, n_jobs):
+        """Evaluate ``X[rows]`` truncated at per-row ``radii`` and store the
+        accepted rows in ``outputs``. Returns, over ``rows``: accepted mask,
+        log S, and the mask of rows left for exact evaluation."""
+        ok = np.zeros(rows.size, dtype=bool)
+        exact = np.zeros(rows.size, dtype=bool)
+        log_s = np.full(rows.size, -np.inf)
+        if rows.size == 0:
+            return ok, log_s, exact
+        blocks = self._blocks(X[rows], radii)
+        results = _map_blocks(lambda b: self._block(X, rows, b, order), blocks, n_jobs)
+        for (members, *_), (accept, lf, res) in zip(blocks, results, strict=True):
+            if accept is None:
+                exact[members] = True
+                continue
+            log_s[members] = lf
+            ok[members] = accept
+            if res is not None:
+                self._store(outputs, rows[members[accept]], res, accept)
+        return ok, log_s, exact
+
+    @staticmethod
+    def _store(outputs, where, results, mask=None):
+        for out, res in zip(outputs, results, strict=True):
+            if out is not None:
+                out[where] = res if mask is None else res[mask]
+
+    def _blocks(self, X, radii):
+        """Group rows by (radius, cell of side a); returns a list of
+        ``(member indices, cell centre, search radius)``."""
+        d = X.shape[1]
+        Y = (X - self.center) @ self.prec_chol
+        blocks = []
+        for r in np.unique(radii):
+            sel = np.flatnonzero(radii == r)
+            side = _CELL_FRACTION * r / np.sqrt(d)
+            cells = np.floor(Y[sel] / side).astype(np.int64)
+            _, first, inverse = np.unique(
+                cells, axis=0, return_index=True, return_inverse=True
+            )
+            order = np.argsort(inverse.ravel(), kind="stable")
+            bounds = np.cumsum(np.bincount(inverse.ravel()))[:-1]
+            search = r + 0.5 * side * np.sqrt(d)
+            for k, members in enumerate(np.split(sel[order], bounds)):
+                blocks.append((members, (cells[first[k]] + 0.5) * side, search, r))
+        return blocks
+
+    def _block(self, X, rows, block, order):
+        members, centre, search, r = block
+        Xb = X[rows[members]]
+        idx = np.asarray(self.tree.query_ball_point(centre, search), dtype=np.intp)
+        n = self.X_fit.shape[0]
+        if idx.size > _EXACT_FRACTION * n:
+            return None, None, None
+        if idx.size == 0:
+            return (
+                np.zeros(members.size, dtype=bool),
+                np.full(members.size, -np.inf),
+                None,
+            )
+        sub = make_mixture(self.log_weights[idx], self.X_fit[idx], self.prec_chol)
+        res = log_density_derivatives(Xb, sub, order)
+        # Weight left out, plus round-off slack on the weights' unit sum.
+        w_out = max(0.0, -np.expm1(logsumexp(self.log_weights[idx]))) + 1e-14
+        log_bound = self.log_kappa + np.log(w_out) + log_tail_factor(r, order)
+        accept = log_bound <= np.log(self.rtol) + res[0]
+        return accept, res[0], res
+
+
+def _map_blocks(func, blocks, n_jobs):
+    """``[func(b) for b in blocks]``, in joblib threads when ``n_jobs`` asks."""
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers == 1 or len(blocks) < 2:
+        return [func(b) for b in blocks]
+    batches = list(gen_batches(len(blocks), max(1, -(-len(blocks) // (4 * n_workers)))))
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(lambda s: [func(b) for b in blocks[s]])(s) for s in batches
+    )
+    return [r for part in parts for r in part]
