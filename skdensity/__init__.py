@@ -4,6 +4,7 @@ Gaussian KDE and Gaussian mixture estimators whose ``gradient`` and ``hessian``
 come from closed forms.
 """
 
+from ._cluster import ModeClustering
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
 from ._modes import ModeFindingResult, find_modes
@@ -14,6 +15,7 @@ __all__ = [
     "BayesianGaussianMixtureGrad",
     "GaussianKDE",
     "GaussianMixtureGrad",
+    "ModeClustering",
     "ModeFindingResult",
     "__version__",
     "find_modes",
