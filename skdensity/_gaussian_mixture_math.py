@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from ._utils import concatenate_chunks, map_row_chunks, plan_chunks
+from ._utils import ROW_ALIGN, for_each_row_chunk, plan_blocks, single_threaded_blas
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -160,44 +160,161 @@ def make_mixture(log_weights, means, prec_chol):
 # Shared-precision path
 # ---------------------------------------------------------------------------
 
+#: Components probed per query to pick the exponent shift (see _shared_task).
+_N_PROBE = 64
 
-def _shared_chunk(X, mix, order, col_slices):
-    """Log f and its derivatives for one chunk of queries, shared precision."""
-    Y = (X - mix.center) @ mix.prec_chol
-    m, d = Y.shape
-    iu = np.triu_indices(d)
-    run_max = np.full(m, -np.inf)
-    s0 = np.zeros(m)
-    s1 = np.zeros((m, d)) if order >= 1 else None
-    s2 = np.zeros((m, iu[0].size)) if order >= 2 else None
-    for cols in col_slices:
-        M = mix.white_means[cols]
-        logits = Y @ M.T
-        logits -= mix.neg_logit_offset[cols]
-        new_max = np.maximum(run_max, logits.max(axis=1))
-        rescale = np.exp(run_max - new_max)
-        logits -= new_max[:, None]
-        np.exp(logits, out=logits)
-        s0 *= rescale
-        s0 += logits.sum(axis=1)
-        if order >= 1:
-            s1 *= rescale[:, None]
-            s1 += logits @ M
-        if order >= 2:
-            s2 *= rescale[:, None]
-            s2 += logits @ (M[:, iu[0]] * M[:, iu[1]])
-        run_max = new_max
-    log_f = run_max + np.log(s0) - 0.5 * np.einsum("ij,ij->i", Y, Y) + mix.log_norm
+#: A block sum of kernel terms above this means the shift was too low (the
+#: probe missed a much closer component): the block is redone with its own
+#: maximum. Running sums are renormalised above _RENORMALISE.
+_OVERFLOW = 1e200
+_RENORMALISE = 1e100
+
+
+def _n_moments(d, order):
+    """Columns of the moment matrix: 1, then m (order 1), then m m^T's triangle."""
+    return 1 + (d if order >= 1 else 0) + (d * (d + 1) // 2 if order >= 2 else 0)
+
+
+#: Up to this many moments, one matrix-vector product per moment is cheaper
+#: than one matrix product, which first copies (packs) the whole block.
+_MAX_GEMV_MOMENTS = 3
+
+#: Matrix products run fastest on a multiple of this many moment columns
+#: (full BLAS register tiles); the extra columns are zero.
+_MOMENT_ALIGN = 4
+
+
+def _moment_rows(q):
+    """Rows of the moment matrix for ``q`` moments, padding included."""
+    return q if q <= _MAX_GEMV_MOMENTS else -(-q // _MOMENT_ALIGN) * _MOMENT_ALIGN
+
+
+def _moment_matrix(M, order, out):
+    """Rows ``1, m_k, triu(m_k m_k^T)`` (then zeros) for a block of whitened
+    means ``M``; ``out`` has one column per component."""
+    d = M.shape[1]
+    out[0] = 1.0
+    end = 1
+    if order >= 1:
+        out[1 : d + 1] = M.T
+        end = d + 1
+    if order >= 2:
+        iu = np.triu_indices(d)
+        end = d + 1 + iu[0].size
+        np.multiply(out[1 + iu[0]], out[1 + iu[1]], out=out[d + 1 : end])
+    out[end:] = 0.0
+    return out
+
+
+def _moments(E, A, q):
+    """First ``q`` moments ``E @ A.T`` of a block of kernel terms."""
+    if A.shape[0] > _MAX_GEMV_MOMENTS:
+        return (E @ A.T)[:, :q]
+    S = np.empty((E.shape[0], q))
+    for j in range(q):
+        S[:, j] = E @ A[j]
+    return S
+
+
+def _shared_task(X, mix, order, plan):
+    """Log f and its derivatives for a chunk of queries, shared precision.
+
+    The kernel terms of a block of ``r`` queries and ``c`` components are
+    ``exp(y . m_k - b_k - s(y))`` with ``b_k = |m_k|^2/2 - a_k`` and a shift
+    ``s(y)``. One matrix product of the augmented rows ``[y, 1, -s]`` with
+    the columns ``[m_k; -b_k; 1]`` writes them (shift included), ``exp`` runs
+    in place, and one matrix product with the rows ``[1, m_k, triu(m_k
+    m_k^T)]`` accumulates the zeroth, first and second moments. The block
+    buffer is reused and sized to stay in cache
+    (:func:`~skdensity._utils.plan_blocks`).
+
+    The shift is the largest log-term over a probe of evenly spaced
+    components: a lower bound of the maximum over all components, so the sum
+    is at least 1 and never underflows. A block whose sum overflows (a
+    component far closer than every probed one) is redone with its own
+    maximum as the shift, and running sums are renormalised when they grow,
+    so the result is the exact log-sum-exp whatever the query.
+    """
+    m, d = X.shape
+    K = mix.n_components
+    q = _n_moments(d, order)
+    rb, cb = plan.row_block, plan.col_block
+    # Rows padded to full BLAS tiles (see ROW_ALIGN); padding rows are zero.
+    m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
+    Yaug = np.zeros((m_pad, d + 2))
+    np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
+    Yaug[:, d] = 1.0
+    probe = np.unique(np.linspace(0, K - 1, min(K, _N_PROBE)).astype(np.intp))
+    probe_cols = np.vstack([mix.white_means[probe].T, -mix.neg_logit_offset[probe]])
+    for r0 in range(0, m_pad, rb):
+        rows = Yaug[r0 : r0 + rb]
+        rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
+    acc = np.zeros((m_pad, q))
+    cols = np.empty((d + 2, cb))
+    moments = np.empty((_moment_rows(q), cb))
+    buf = np.empty(rb * cb)
+    for c0 in range(0, K, cb):
+        c1 = min(K, c0 + cb)
+        nc = c1 - c0
+        M = mix.white_means[c0:c1]
+        cols[:d, :nc] = M.T
+        cols[d, :nc] = -mix.neg_logit_offset[c0:c1]
+        cols[d + 1, :nc] = 1.0
+        B = cols[:, :nc]
+        A = _moment_matrix(M, order, moments[:, :nc])
+        for r0 in range(0, m_pad, rb):
+            r1 = min(m_pad, r0 + rb)
+            E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
+            np.matmul(Yaug[r0:r1], B, out=E)
+            np.exp(E, out=E)
+            S = _moments(E, A, q)
+            bad = ~(S[:, 0] < _OVERFLOW)
+            if bad.any():
+                S[bad] = _redo_with_own_max(Yaug, acc, r0 + np.flatnonzero(bad), B, A)
+            acc[r0:r1] += S
+            big = acc[r0:r1, 0] > _RENORMALISE
+            if big.any():
+                rows = r0 + np.flatnonzero(big)
+                s0 = acc[rows, :1]
+                acc[rows] /= s0
+                Yaug[rows, d + 1] -= np.log(s0[:, 0])
+    return _shared_finish(Yaug[:m], acc[:m], mix, order)
+
+
+def _redo_with_own_max(Yaug, acc, rows, B, A):
+    """Moments of a block for ``rows`` whose shift was too low: raise each
+    row's shift to the block maximum, rescaling its running sums."""
+    shift = -Yaug[rows, -1]
+    logits = Yaug[rows, :-1] @ B[:-1]
+    new_shift = np.maximum(shift, logits.max(axis=1))
+    acc[rows] *= np.exp(shift - new_shift)[:, None]
+    Yaug[rows, -1] = -new_shift
+    logits -= new_shift[:, None]
+    return _moments(np.exp(logits, out=logits), A, acc.shape[1])
+
+
+def _shared_finish(Yaug, acc, mix, order):
+    """Log f, gradient and Hessian of log f from the accumulated moments."""
+    m = Yaug.shape[0]
+    d = Yaug.shape[1] - 2
+    Y = Yaug[:, :d]
+    s0 = acc[:, 0]
+    log_f = np.log(s0)
+    log_f -= Yaug[:, d + 1]
+    log_f -= 0.5 * np.einsum("ij,ij->i", Y, Y)
+    log_f += mix.log_norm
     if order == 0:
         return log_f, None, None
     U = mix.prec_chol
-    mean_m = s1 / s0[:, None]
-    grad = (mean_m - Y) @ U.T
+    moments = acc[:, 1:] / s0[:, None]
+    mean_m = moments[:, :d]
+    grad = np.einsum("ij,kj->ik", mean_m - Y, U)
     if order == 1:
         return log_f, grad, None
+    iu = np.triu_indices(d)
     cov = np.empty((m, d, d))
-    cov[:, iu[0], iu[1]] = s2 / s0[:, None]
-    cov[:, iu[1], iu[0]] = cov[:, iu[0], iu[1]]
+    cov[:, iu[0], iu[1]] = moments[:, d:]
+    cov[:, iu[1], iu[0]] = moments[:, d:]
     cov -= mean_m[:, :, None] * mean_m[:, None, :]
     cov[:, np.arange(d), np.arange(d)] -= 1.0
     hess = U @ cov @ U.T
@@ -221,8 +338,16 @@ def _component_log_prob(X, mix):
     return log_prob, white
 
 
-def _component_chunk(X, mix, order, col_slices=None):
-    """Log f and its derivatives for one chunk of queries, own precisions."""
+def _component_task(X, mix, order, plan):
+    """Log f and its derivatives for a chunk of queries, own precisions."""
+    out = _empty_outputs(X.shape[0], X.shape[1], order)
+    for r0 in range(0, X.shape[0], plan.row_block):
+        rows = slice(r0, min(X.shape[0], r0 + plan.row_block))
+        _store(out, rows, _component_block(X[rows], mix, order))
+    return out
+
+
+def _component_block(X, mix, order):
     log_prob, white = _component_log_prob(X, mix)
     log_f = logsumexp(log_prob, axis=1)
     if order == 0:
@@ -245,7 +370,23 @@ def _component_chunk(X, mix, order, col_slices=None):
 
 
 def _symmetrize(H):
-    return 0.5 * (H + H.transpose(0, 2, 1))
+    H += H.transpose(0, 2, 1)
+    H *= 0.5
+    return H
+
+
+def _empty_outputs(m, d, order):
+    return (
+        np.empty(m),
+        np.empty((m, d)) if order >= 1 else None,
+        np.empty((m, d, d)) if order >= 2 else None,
+    )
+
+
+def _store(out, rows, values):
+    for target, value in zip(out, values, strict=True):
+        if target is not None:
+            target[rows] = value
 
 
 def log_density_derivatives(X, mixture, order=0, n_jobs=None):
@@ -260,7 +401,8 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     order : {0, 1, 2}, default=0
         Highest derivative wanted.
     n_jobs : int, default=None
-        Number of joblib workers over query chunks.
+        Number of joblib workers over query chunks. Results do not depend on
+        it: blocks are cut at the same rows whatever the number of workers.
 
     Returns
     -------
@@ -269,24 +411,43 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
         ``None`` when ``order < 1``.
     hess_log_f : ndarray of shape (m, d, d) or None
         ``None`` when ``order < 2``.
+
+    Notes
+    -----
+    Extra memory (outputs aside) stays within scikit-learn's
+    ``working_memory``: a few cache-sized blocks of kernel terms plus
+    per-query accumulators of a row chunk, whatever ``m`` and ``K`` are.
     """
     m = X.shape[0]
     K, d = mixture.n_components, mixture.n_features
+    outputs = 8 * (1 + d + d * d)
     if isinstance(mixture, SharedPrecisionMixture):
-        # Per (row, component): the logits block and one temporary.
-        per_cell = 16
-        per_row = 8 * (4 * d + 3 * d * d)
-        rows, cols = plan_chunks(m, K, per_cell, per_row, n_jobs)
-        chunk = _shared_chunk
+        # Per query: augmented row, moment sums, outputs and finishing
+        # temporaries; per component of a block: its columns and moments.
+        q = _n_moments(d, order)
+        per_row = 8 * (d + 2 + q + _moment_rows(q) + _N_PROBE) + 3 * outputs
+        plan = plan_blocks(
+            m, K, per_row, bytes_per_col=8 * (d + 2 + _moment_rows(q)), n_jobs=n_jobs
+        )
+        task = _shared_task
     else:
-        per_cell = 8 * (3 + 2 * d)
-        per_row = 8 * (4 * d + 2 * d * d)
-        rows, _ = plan_chunks(m, 1, K * per_cell, per_row, n_jobs)
-        cols, chunk = None, _component_chunk
-    results = map_row_chunks(
-        lambda Xc: chunk(Xc, mixture, order, cols), X, rows, n_jobs=n_jobs
+        # One cell is a query row against all K components: (m, K, d) residuals
+        # and derivatives, (m, K) log-probabilities and responsibilities.
+        per_cell = 8 * K * (3 + 2 * d + d * d)
+        plan = plan_blocks(m, 1, 3 * outputs, bytes_per_cell=per_cell, n_jobs=n_jobs)
+        task = _component_task
+    if len(plan.tasks) == 1:
+        with single_threaded_blas():
+            return task(X, mixture, order, plan)
+    out = _empty_outputs(m, d, order)
+    for_each_row_chunk(
+        lambda Xc: task(Xc, mixture, order, plan),
+        X,
+        plan.tasks,
+        lambda rows, values: _store(out, rows, values),
+        n_jobs=n_jobs,
     )
-    return concatenate_chunks(results)
+    return out
 
 
 def responsibilities(X, mixture):

@@ -1,10 +1,13 @@
-"""Small shared helpers: chunk sizing, parallel map over row chunks.
+"""Small shared helpers: block sizing, parallel map over row chunks.
 
 Every private scikit-learn import of the package lives here, so that a change
 in scikit-learn is mended in one place.
 """
 
-import numpy as np
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from sklearn import get_config
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
@@ -14,9 +17,21 @@ from sklearn.utils.validation import (  # noqa: F401
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import ThreadpoolController
 
-#: Fewest query rows a chunk is given before components are split into blocks.
-_MIN_CHUNK_ROWS = 64
+#: Target size in bytes of one block of kernel terms (query rows x
+#: components). The block is written by one matrix product, exponentiated in
+#: place and read by a second matrix product; at this size it stays in the
+#: L2/L3 cache across the three passes, and NumPy's per-call overhead is still
+#: negligible. ``working_memory`` is an upper bound, not a target: filling it
+#: would push every pass out to main memory.
+_CACHE_BLOCK_BYTES = 2**22
+
+#: Fewest query rows a block is given before components are split into blocks.
+_MIN_BLOCK_ROWS = 32
+
+#: Chunks handed to each joblib worker, for load balance.
+_TASKS_PER_WORKER = 2
 
 
 def working_memory_bytes():
@@ -24,40 +39,81 @@ def working_memory_bytes():
     return int(get_config()["working_memory"] * 2**20)
 
 
-def plan_chunks(n_rows, n_cols, bytes_per_cell, bytes_per_row=0, n_jobs=None):
-    """Split an ``n_rows x n_cols`` computation into blocks within working memory.
+@dataclass(frozen=True)
+class BlockPlan:
+    """How an ``n_rows x n_cols`` computation is cut up.
 
-    A block of ``r`` rows and ``c`` columns is budgeted at
-    ``r * (c * bytes_per_cell + bytes_per_row)`` bytes. Columns (mixture
-    components) are split only when a block of all columns would not fit even
-    ``_MIN_CHUNK_ROWS`` rows.
+    Attributes
+    ----------
+    row_block, col_block : int
+        Rows and columns of one block of cells (the cache-sized unit);
+        ``row_block`` is a multiple of ``ROW_ALIGN``.
+    tasks : list of slice
+        Row chunks, the unit of work of a joblib worker, each starting at a
+        multiple of ``row_block``: blocks are cut at the same rows whatever
+        ``n_jobs`` is, so results do not depend on it.
+    """
+
+    row_block: int
+    col_block: int
+    tasks: list
+
+
+#: Query blocks are padded to a multiple of this many rows. BLAS kernels
+#: treat a partial tile of rows with other code than a full one, which can
+#: change the last bit of a row's result; with full tiles only, each row's
+#: result depends on that row alone (not on its position, the chunking or
+#: ``n_jobs``).
+ROW_ALIGN = 16
+
+
+def plan_blocks(
+    n_rows, n_cols, bytes_per_row, bytes_per_col=0, bytes_per_cell=8, n_jobs=None
+):
+    """Cut an ``n_rows x n_cols`` computation into cache-sized blocks.
+
+    A block of ``r x c`` cells (float64 kernel terms, or whatever a cell of
+    ``bytes_per_cell`` bytes holds) is sized to about ``_CACHE_BLOCK_BYTES``
+    (or a quarter of ``working_memory`` if that is smaller); columns are
+    split only when a block of all columns would hold fewer than
+    ``_MIN_BLOCK_ROWS`` rows. Row chunks (tasks) are then made as large as
+    ``working_memory`` allows, counting ``bytes_per_row`` for each of their
+    rows and ``bytes_per_col`` for each column of a block, so that the extra
+    memory of the whole computation stays within ``working_memory``.
 
     Parameters
     ----------
     n_rows, n_cols : int
         Number of query rows and of mixture components.
-    bytes_per_cell : int
-        Bytes needed per (row, component) pair.
-    bytes_per_row : int, default=0
-        Bytes needed per row whatever the number of components.
+    bytes_per_row : int
+        Bytes a task needs per query row (accumulators, outputs).
+    bytes_per_col : int, default=0
+        Bytes a block needs per component besides its cells.
+    bytes_per_cell : int, default=8
+        Bytes of one (row, column) cell of a block.
     n_jobs : int, default=None
-        When more than one job runs, rows are split into at least that many
-        chunks so that every job gets work.
+        When more than one job runs, rows are split into at least
+        ``_TASKS_PER_WORKER`` chunks per worker.
 
     Returns
     -------
-    row_slices : list of slice
-    col_slices : list of slice
+    BlockPlan
     """
     budget = working_memory_bytes()
-    min_rows = min(n_rows, _MIN_CHUNK_ROWS)
-    col_chunk = max(1, min(n_cols, budget // max(1, min_rows * bytes_per_cell)))
-    row_bytes = col_chunk * bytes_per_cell + bytes_per_row
-    row_chunk = max(1, min(n_rows, budget // max(1, row_bytes)))
+    cells = max(1, min(_CACHE_BLOCK_BYTES, budget // 4) // bytes_per_cell)
+    col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
+    row_block = min(max(1, cells // col_block), n_rows + ROW_ALIGN - 1)
+    row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
+    fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)
+    task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))
+    task_rows = max(row_block, task_rows - task_rows % row_block)
     n_workers = effective_n_jobs(n_jobs)
     if n_workers > 1:
-        row_chunk = min(row_chunk, max(1, -(-n_rows // n_workers)))
-    return list(gen_batches(n_rows, row_chunk)), list(gen_batches(n_cols, col_chunk))
+        n_blocks = -(-n_rows // row_block)
+        per_task = max(1, -(-n_blocks // (_TASKS_PER_WORKER * n_workers)))
+        task_rows = min(task_rows, per_task * row_block)
+    tasks = list(gen_batches(n_rows, task_rows)) if n_rows else [slice(0, 0)]
+    return BlockPlan(row_block, col_block, tasks)
 
 
 def effective_n_jobs(n_jobs):
@@ -67,29 +123,56 @@ def effective_n_jobs(n_jobs):
     return _effective(n_jobs)
 
 
-def map_row_chunks(func, X, row_slices, n_jobs=None):
-    """Apply ``func`` to row chunks of ``X``, in parallel with joblib when asked.
+_blas_lock = threading.Lock()
+_blas_state = {"depth": 0, "limiter": None, "controller": None}
 
-    Threads are preferred (NumPy and BLAS release the GIL); a backend set with
-    ``joblib.parallel_config`` (for example ``"dask"``) takes precedence.
-    scikit-learn's configuration, ``working_memory`` included, reaches the
-    workers.
 
-    Returns
-    -------
-    list
-        ``func(X[s])`` for each slice ``s``, in order.
+@contextmanager
+def single_threaded_blas():
+    """Limit BLAS to one thread in this process while the block loops run.
+
+    The core calls BLAS on cache-sized blocks, thousands of times per call: a
+    multi-threaded BLAS gains nothing there and, on a busy machine, loses
+    much (its threads synchronise on every call); with ``n_jobs`` workers it
+    would also oversubscribe the cores. Parallelism comes from ``n_jobs``.
+    Nested and concurrent uses (several threads calling the estimators) share
+    one limit, restored when the last of them leaves.
     """
-    if effective_n_jobs(n_jobs) == 1 or len(row_slices) == 1:
-        return [func(X[s]) for s in row_slices]
-    return Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(func)(X[s]) for s in row_slices
-    )
+    with _blas_lock:
+        if _blas_state["depth"] == 0:
+            if _blas_state["controller"] is None:
+                _blas_state["controller"] = ThreadpoolController()
+            controller = _blas_state["controller"]
+            _blas_state["limiter"] = controller.limit(limits=1, user_api="blas")
+        _blas_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_state["depth"] -= 1
+            if _blas_state["depth"] == 0:
+                _blas_state["limiter"].restore_original_limits()
+                _blas_state["limiter"] = None
 
 
-def concatenate_chunks(chunks):
-    """Concatenate a list of tuples of arrays along their first axis."""
-    return tuple(
-        None if parts[0] is None else np.concatenate(parts)
-        for parts in zip(*chunks, strict=True)
-    )
+def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
+    """Call ``store(s, func(X[s]))`` for each row slice ``s``, in order.
+
+    With more than one job, ``func`` runs in joblib workers: threads are
+    preferred (NumPy and BLAS release the GIL), and a backend set with
+    :func:`joblib.parallel_config` (for example ``"dask"``) takes precedence.
+    scikit-learn's configuration, ``working_memory`` included, reaches the
+    workers. Results are stored as they arrive, so only a few chunks' results
+    are held at a time. BLAS runs single-threaded in this process meanwhile
+    (:func:`single_threaded_blas`).
+    """
+    with single_threaded_blas():
+        if effective_n_jobs(n_jobs) == 1 or len(row_slices) == 1:
+            for s in row_slices:
+                store(s, func(X[s]))
+            return
+        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+            delayed(func)(X[s]) for s in row_slices
+        )
+        for s, result in zip(row_slices, results, strict=True):
+            store(s, result)
