@@ -5,35 +5,33 @@ Both approximate paths work in whitened coordinates :math:`y = (x - c) U`
 :math:`\kappa\, e^{-\|y - m_i\|^2/2}`, :math:`\kappa = \det U\,(2\pi)^{-d/2}`.
 Errors are stated for the derivatives with respect to :math:`y`
 (:math:`\nabla_y = U^{-1}\nabla_x`, :math:`\nabla_y^2 = U^{-1}\nabla_x^2
-U^{-\top}`), that is in units of the kernel bandwidth, relative to :math:`f`.
-
-Tail bound
-----------
-A set :math:`S` of kernels whose centres all lie farther than :math:`r` from
-:math:`y` (total weight :math:`W_S`) contributes at most
+U^{-\top}`), that is in units of the kernel bandwidth, relative to :math:`f`:
 
 .. math::
 
-    \sum_{i\in S} w_i \kappa e^{-s_i^2/2} \le \kappa W_S\, e^{-r^2/2},
-    \quad
-    \Big\|\sum_{i\in S} w_i \kappa e^{-s_i^2/2} (m_i - y)\Big\|
-        \le \kappa W_S\, r e^{-r^2/2},
-    \quad
-    \Big\|\sum_{i\in S} w_i \kappa e^{-s_i^2/2}
-        \big((m_i - y)(m_i - y)^\top - I\big)\Big\|_2
-        \le \kappa W_S\, (r^2 - 1) e^{-r^2/2}
+    |\tilde f - f| \le \epsilon f, \quad
+    \|\nabla_y \tilde f - \nabla_y f\| \le \epsilon f, \quad
+    \|\nabla_y^2 \tilde f - \nabla_y^2 f\|_2 \le \epsilon f,
 
-to :math:`f`, :math:`\nabla_y f` and :math:`\nabla_y^2 f` (spectral norm),
-for :math:`r \ge \sqrt 3`, because :math:`s^k e^{-s^2/2}` and
-:math:`(s^2 - 1) e^{-s^2/2}` decrease beyond :math:`\sqrt 3`. We write
-:math:`\kappa W_S\, g_k(r)` for these bounds, :math:`g_0 = e^{-r^2/2}`,
-:math:`g_1 = r e^{-r^2/2}`, :math:`g_2 = (r^2 - 1) e^{-r^2/2}`.
+with :math:`\epsilon = \mathrm{rtol}` (a proven bound for the tree path, a
+derived estimate with a safety margin for the binned path). For the
+logarithm this gives, to first order in rtol, with
+:math:`g = \nabla_y \log f` and :math:`h = \nabla_y^2 \log f`,
+
+.. math::
+
+    |\Delta \log f| \le \epsilon, \quad
+    \|\Delta g\| \le \epsilon (1 + \|g\|), \quad
+    \|\Delta h\|_2 \le \epsilon (1 + \|h\|_2 + 2\|g\| + 3\|g\|^2).
+
+The paths are :mod:`skdensity._tree_path` (any d) and
+:mod:`skdensity._binned_path` (d <= 3); :class:`Approximation` holds them
+and resolves ``"auto"``.
 """
 
-import numpy as np
-
-#: Smallest truncation radius (whitened units); the tail bounds need r >= sqrt 3.
-MIN_RADIUS = 3.0
+from ._binned_path import MAX_FEATURES, BinnedEvaluator
+from ._gaussian_mixture_math import log_density_derivatives
+from ._tree_path import TreeEvaluator
 
 ALGORITHMS = ("exact", "tree", "binned", "auto")
 
@@ -45,51 +43,77 @@ AUTO_BINNED_MAX_FEATURES = 3
 AUTO_TREE_MAX_FEATURES = 6
 
 
-def log_tail_factor(r, order):
-    r"""Log of :math:`\max_{k \le \mathrm{order}} g_k(r)`, the tail bound per unit
-    weight (see the module docstring); ``r`` may be an array, ``r >= sqrt 3``."""
-    r = np.asarray(r, dtype=np.float64)
-    log_g = -0.5 * r**2
-    if order >= 1:
-        log_g = log_g + np.log(np.maximum(r, 1.0))
-    if order >= 2:
-        # (r^2 - 1) >= r for r >= golden ratio; the max of the three orders.
-        log_g = np.maximum(log_g, -0.5 * r**2 + np.log(np.maximum(r**2 - 1, 1.0)))
-    return log_g
+#: "auto" builds no approximation below this many kernels.
+AUTO_MIN_KERNELS = 20_000
 
 
-def radius_for_level(log_level, order, r_min=MIN_RADIUS):
-    r"""Smallest ``r >= r_min`` with ``log_tail_factor(r, order) <= log_level``.
+class Approximation:
+    """The approximate evaluators of a fitted KDE, built once at fit.
 
-    Solves :math:`r^2 = 2(\log p_k(r) - \mathrm{level})` by fixed-point
-    iteration (the right side grows like :math:`\log r`, so it converges in a
-    few steps) and returns ``inf`` where ``log_level`` is ``-inf``.
+    Parameters
+    ----------
+    algorithm : {"tree", "binned", "auto"}
+    X_fit, weights, prec_chol : ndarray
+        Kernel centres (n, d), weights (n,) summing to one, ``U`` (d, d).
+    mixture : SharedPrecisionMixture
+        The fitted mixture, for exact evaluation.
+    rtol : float
+    grid_spacing : float or None
+
+    Notes
+    -----
+    ``"auto"`` builds nothing below :data:`AUTO_MIN_KERNELS` kernels (so it
+    evaluates exactly); otherwise a tree for ``d <= 6`` and a grid for
+    ``d <= 3`` when one fits in :data:`~skdensity._binned_path.MAX_GRID_NODES`
+    nodes. At each call it evaluates exactly while ``n_kernels * n_queries <=
+    AUTO_EXACT_MAX_PAIRS``, otherwise by the grid if built, else by the tree,
+    else exactly.
     """
-    log_level = np.asarray(log_level, dtype=np.float64)
-    target = np.where(np.isfinite(log_level), -log_level, 0.0)
-    r = np.full(log_level.shape, r_min)
-    for _ in range(30):
-        log_poly = log_tail_factor(r, order) + 0.5 * r**2
-        r = np.sqrt(np.maximum(2.0 * (log_poly + target), r_min**2))
-    # A final safety step: the iteration approaches the root from below.
-    r = r * (1 + 1e-9) + 1e-9
-    return np.where(log_level == -np.inf, np.inf, np.maximum(r, r_min))
 
+    def __init__(
+        self, algorithm, X_fit, weights, prec_chol, mixture, rtol, grid_spacing
+    ):
 
-def choose_algorithm(algorithm, n_kernels, n_queries, n_features, has_grid):
-    """Resolve ``"auto"``: the path ``GaussianKDE(algorithm="auto")`` takes.
+        n, d = X_fit.shape
+        self.algorithm = algorithm
+        self.mixture = mixture
+        self.n_kernels = n
+        self.tree = self.binned = None
+        if algorithm == "binned" and d > MAX_FEATURES:
+            raise ValueError(
+                f"algorithm='binned' works for at most {MAX_FEATURES} features; "
+                f"the data have {d}. Use algorithm='tree' or 'auto'."
+            )
+        if algorithm == "auto" and (n < AUTO_MIN_KERNELS or d > AUTO_TREE_MAX_FEATURES):
+            return
+        self.tree = TreeEvaluator(X_fit, weights, prec_chol, rtol, mixture)
+        want_grid = algorithm == "binned" or (
+            algorithm == "auto" and d <= AUTO_BINNED_MAX_FEATURES
+        )
+        if want_grid:
+            args = (X_fit, weights, prec_chol, rtol, self.tree, grid_spacing)
+            try:
+                self.binned = BinnedEvaluator(*args)
+            except ValueError:
+                if algorithm == "binned":
+                    raise
+                # "auto": the data span too many bandwidths for a grid.
 
-    Exact evaluation while ``n_kernels * n_queries <= AUTO_EXACT_MAX_PAIRS``;
-    otherwise the binned path when ``n_features <= 3`` and a grid was built at
-    fit, the tree path when ``n_features <= 6``, exact evaluation beyond
-    (truncation saves little in high dimension).
-    """
-    if algorithm != "auto":
-        return algorithm
-    if n_kernels * n_queries <= AUTO_EXACT_MAX_PAIRS:
-        return "exact"
-    if n_features <= AUTO_BINNED_MAX_FEATURES and has_grid:
-        return "binned"
-    if n_features <= AUTO_TREE_MAX_FEATURES:
-        return "tree"
-    return "exact"
+    def path(self, n_queries):
+        """The path a call with ``n_queries`` queries takes."""
+        if self.algorithm != "auto":
+            return self.algorithm
+        if self.n_kernels * n_queries <= AUTO_EXACT_MAX_PAIRS:
+            return "exact"
+        if self.binned is not None:
+            return "binned"
+        return "tree" if self.tree is not None else "exact"
+
+    def evaluate(self, X, order, n_jobs=None):
+        """``(log_f, grad_log_f, hess_log_f)`` at validated float64 ``X``."""
+        path = self.path(X.shape[0])
+        if path == "binned":
+            return self.binned.evaluate(X, order, n_jobs)
+        if path == "tree":
+            return self.tree.evaluate(X, order, n_jobs)
+        return log_density_derivatives(X, self.mixture, order, n_jobs=n_jobs)

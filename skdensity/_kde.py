@@ -7,6 +7,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 
+from ._approximate import ALGORITHMS, Approximation
 from ._bandwidth import BANDWIDTH_RULES, kernel_covariance
 from ._base import GaussianMixtureDerivativesMixin
 from ._gaussian_mixture_math import make_mixture
@@ -45,6 +46,33 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         Number of joblib workers evaluating chunks of query points.
         ``None`` means 1 unless in a :func:`joblib.parallel_config` context;
         ``-1`` means all processors. Results do not depend on it.
+    algorithm : {"exact", "tree", "binned", "auto"}, default="exact"
+        How ``score_samples``, ``gradient`` and ``hessian`` are evaluated
+        (all three from the same approximation):
+
+        - ``"exact"``: every kernel term, to round-off;
+        - ``"tree"`` (any dimension): kernels farther than a radius are
+          skipped, found with a k-d tree on the whitened centres; the radius
+          is chosen per query so that the skipped terms provably stay below
+          ``rtol`` (see Notes); queries with too little density nearby are
+          evaluated exactly;
+        - ``"binned"`` (at most 3 features): the data are binned on a grid,
+          convolved by FFT and interpolated at the queries, with derivatives
+          from the derivative kernels; queries where the binned density is
+          too small to be trusted, or off the grid, go to the tree path;
+        - ``"auto"``: exact below 20 000 kernels or while ``n_kernels *
+          n_queries <= 2e7``; otherwise binned up to 3 features (when the
+          grid fits in memory), tree up to 6 features, exact beyond.
+
+        The tree and the grid are built by ``fit``.
+    rtol : float in (0, 1), default=1e-4
+        Error tolerance of the approximate algorithms, relative to the
+        density (see Notes). Ignored by ``"exact"``.
+    grid_spacing : float, default=None
+        Grid step of ``"binned"`` in kernel bandwidths (along the whitened
+        axes). ``None`` uses 0.25, coarsened when the grid would exceed
+        2**23 nodes. It must not exceed a bound set by ``rtol`` (about 0.5
+        for the default), which the error message states.
 
     Attributes
     ----------
@@ -101,6 +129,34 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     ``score`` returns the total log-likelihood (a sum), as
     :class:`~sklearn.neighbors.KernelDensity` does.
 
+    Approximate algorithms. In whitened coordinates :math:`y = x U` every
+    kernel is :math:`\kappa e^{-\|y - y_i\|^2/2}`; write
+    :math:`\nabla_y = U^{-1}\nabla` for derivatives in bandwidth units.
+    ``"tree"`` guarantees, at every query,
+
+    .. math::
+
+        |\tilde f - f| \le \epsilon f, \quad
+        \|\nabla_y \tilde f - \nabla_y f\| \le \epsilon f, \quad
+        \|\nabla_y^2 \tilde f - \nabla_y^2 f\|_2 \le \epsilon f,
+        \qquad \epsilon = \mathrm{rtol},
+
+    because kernels farther than :math:`r` contribute at most
+    :math:`\kappa e^{-r^2/2}`, :math:`\kappa r e^{-r^2/2}` and
+    :math:`\kappa (r^2 - 1) e^{-r^2/2}` per unit weight to the three, and
+    :math:`r` is enlarged until that is below :math:`\epsilon` times the
+    density already summed. ``"binned"`` bins with a narrow Gaussian instead
+    of linear binning, so that its error is exponentially small in the grid
+    step rather than :math:`O(\delta^2)`; its parameters are derived from the
+    same target (the bound then holds to leading order and is checked by the
+    tests). For the logarithm, to first order,
+    :math:`|\Delta\log f| \le \epsilon`,
+    :math:`\|\Delta\nabla_y\log f\| \le \epsilon(1 + \|g\|)` with
+    :math:`g = \nabla_y \log f`, and
+    :math:`\|\Delta\nabla_y^2\log f\|_2 \le
+    \epsilon(1 + \|\nabla_y^2\log f\|_2 + 2\|g\| + 3\|g\|^2)`.
+    Log-results stay finite far from the data (exact evaluation there).
+
     Examples
     --------
     >>> import numpy as np
@@ -123,11 +179,25 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             "array-like",
         ],
         "n_jobs": [Integral, None],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "rtol": [Interval(Real, 0, 1, closed="neither")],
+        "grid_spacing": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, bandwidth="scott", *, n_jobs=None):
+    def __init__(
+        self,
+        bandwidth="scott",
+        *,
+        n_jobs=None,
+        algorithm="exact",
+        rtol=1e-4,
+        grid_spacing=None,
+    ):
         self.bandwidth = bandwidth
         self.n_jobs = n_jobs
+        self.algorithm = algorithm
+        self.rtol = rtol
+        self.grid_spacing = grid_spacing
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -153,7 +223,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         except Exception:
             # A failed fit leaves no half-fitted state (validate_data already
             # set n_features_in_).
-            for name in [a for a in vars(self) if a.endswith("_") or a == "_mixture"]:
+            private = ("_mixture", "_approximation")
+            for name in [a for a in vars(self) if a.endswith("_") or a in private]:
                 delattr(self, name)
             raise
 
@@ -174,10 +245,29 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         self.factor_ = factor
         self.n_eff_ = n_eff
         self._mixture = make_mixture(np.log(self.weights_), self.X_fit_, prec_chol)
+        self._approximation = None
+        if self.algorithm != "exact":
+            self._approximation = Approximation(
+                self.algorithm,
+                self.X_fit_,
+                self.weights_,
+                prec_chol,
+                self._mixture,
+                self.rtol,
+                self.grid_spacing,
+            )
         return self
 
     def _get_mixture(self):
         return self._mixture
+
+    def _log_density_derivatives(self, X, order):
+        approximation = getattr(self, "_approximation", None)
+        if approximation is None:
+            return super()._log_density_derivatives(X, order)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return approximation.evaluate(X, order, n_jobs=self.n_jobs)
 
     def score_samples(self, X):
         """Log-density at each query point.

@@ -11,7 +11,7 @@ evaluates the mixture restricted to that subset for the whole block, with
 dense matrix products.
 
 Every centre left out lies farther than :math:`r` from the query, so by the
-tail bound of :mod:`skdensity._approximate` the truncated sum :math:`S \le f`
+tail bound below the truncated sum :math:`S \le f`
 misses at most :math:`\kappa W_{\mathrm{out}}\, g_k(r)` in :math:`f`,
 :math:`\nabla_y f`, :math:`\nabla_y^2 f`. A query is accepted when
 
@@ -27,6 +27,30 @@ queries that fail it are redone with the radius their own :math:`S` requires
 queries with no centre nearby, or whose radius would take in most of the
 data, are evaluated exactly over all centres. Log-results are therefore
 finite and accurate everywhere.
+
+Tail bound
+----------
+In whitened coordinates each kernel is :math:`\kappa e^{-\|y - m_i\|^2/2}`,
+:math:`\kappa = \det U\,(2\pi)^{-d/2}`. A set :math:`S` of kernels whose
+centres all lie farther than :math:`r` from :math:`y` (total weight
+:math:`W_S`) contributes at most
+
+.. math::
+
+    \sum_{i\in S} w_i \kappa e^{-s_i^2/2} \le \kappa W_S\, e^{-r^2/2},
+    \quad
+    \Big\|\sum_{i\in S} w_i \kappa e^{-s_i^2/2} (m_i - y)\Big\|
+        \le \kappa W_S\, r e^{-r^2/2},
+    \quad
+    \Big\|\sum_{i\in S} w_i \kappa e^{-s_i^2/2}
+        \big((m_i - y)(m_i - y)^\top - I\big)\Big\|_2
+        \le \kappa W_S\, (r^2 - 1) e^{-r^2/2}
+
+to :math:`f`, :math:`\nabla_y f` and :math:`\nabla_y^2 f` (spectral norm),
+for :math:`r \ge \sqrt 3`, because :math:`s^k e^{-s^2/2}` and
+:math:`(s^2 - 1) e^{-s^2/2}` decrease beyond :math:`\sqrt 3`. We write
+:math:`\kappa W_S\, g_k(r)` for these bounds, :math:`g_0 = e^{-r^2/2}`,
+:math:`g_1 = r e^{-r^2/2}`, :math:`g_2 = (r^2 - 1) e^{-r^2/2}`.
 """
 
 import numpy as np
@@ -36,10 +60,11 @@ from scipy.special import logsumexp
 from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._approximate import log_tail_factor, radius_for_level
 from ._gaussian_mixture_math import log_density_derivatives, make_mixture
 
 _LOG_2PI = np.log(2 * np.pi)
+#: Smallest truncation radius (whitened units); the tail bounds need r >= sqrt 3.
+MIN_RADIUS = 3.0
 #: Cell side of the query blocks, as a fraction of r / sqrt(d): the subset
 #: ball has radius r (1 + _CELL_FRACTION / 2).
 _CELL_FRACTION = 0.5
@@ -49,6 +74,37 @@ _EXACT_FRACTION = 0.5
 #: Queries sampled at fit to size the first-pass radius, and the quantile of
 #: their density it aims at.
 _N_PROBES, _PROBE_QUANTILE = 256, 0.1
+
+
+def log_tail_factor(r, order):
+    r"""Log of :math:`\max_{k \le \mathrm{order}} g_k(r)`, the tail bound per unit
+    weight (see the module docstring); ``r`` may be an array, ``r >= sqrt 3``."""
+    r = np.asarray(r, dtype=np.float64)
+    log_g = -0.5 * r**2
+    if order >= 1:
+        log_g = log_g + np.log(np.maximum(r, 1.0))
+    if order >= 2:
+        # (r^2 - 1) >= r for r >= golden ratio; the max of the three orders.
+        log_g = np.maximum(log_g, -0.5 * r**2 + np.log(np.maximum(r**2 - 1, 1.0)))
+    return log_g
+
+
+def radius_for_level(log_level, order, r_min=MIN_RADIUS):
+    r"""Smallest ``r >= r_min`` with ``log_tail_factor(r, order) <= log_level``.
+
+    Solves :math:`r^2 = 2(\log p_k(r) - \mathrm{level})` by fixed-point
+    iteration (the right side grows like :math:`\log r`, so it converges in a
+    few steps) and returns ``inf`` where ``log_level`` is ``-inf``.
+    """
+    log_level = np.asarray(log_level, dtype=np.float64)
+    target = np.where(np.isfinite(log_level), -log_level, 0.0)
+    r = np.full(log_level.shape, r_min)
+    for _ in range(30):
+        log_poly = log_tail_factor(r, order) + 0.5 * r**2
+        r = np.sqrt(np.maximum(2.0 * (log_poly + target), r_min**2))
+    # A final safety step: the iteration approaches the root from below.
+    r = r * (1 + 1e-9) + 1e-9
+    return np.where(log_level == -np.inf, np.inf, np.maximum(r, r_min))
 
 
 class TreeEvaluator:
