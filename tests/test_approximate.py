@@ -1,0 +1,264 @@
+"""Approximate algorithms of GaussianKDE ("tree", "binned", "auto") against a
+naive direct sum, within their stated tolerance (issue 6).
+
+The oracle below sums every kernel term with plain NumPy broadcasting (an
+m x n x d array: fine at test sizes), independently of the package's core.
+Errors are measured as GaussianKDE's Notes state them: derivatives with
+respect to whitened coordinates y = x U (bandwidth units), relative to f, and
+computed in the log domain so that they stay meaningful where f underflows.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from sklearn import config_context
+
+from skdensity import GaussianKDE
+from skdensity._approximate import Approximation
+from skdensity._tree_path import log_tail_factor, radius_for_level
+
+
+def naive_log_derivatives(X_fit, weights, H, Q):
+    """log f, grad log f and Hess log f of sum_i w_i N(q; x_i, H), directly."""
+    P = np.linalg.inv(H)
+    diff = X_fit[None, :, :] - Q[:, None, :]  # (m, n, d)
+    G = diff @ P  # P (x_i - q), rows
+    log_k = np.log(weights) - 0.5 * np.einsum("mnd,mnd->mn", diff, G)
+    log_k -= 0.5 * np.linalg.slogdet(2 * np.pi * H)[1]
+    log_f = logsumexp(log_k, axis=1)
+    r = np.exp(log_k - log_f[:, None])
+    grad = np.einsum("mn,mnd->md", r, G)
+    C = G - grad[:, None, :]
+    hess = np.einsum("mn,mni,mnj->mij", r, C, C) - P
+    return log_f, grad, hess
+
+
+def whitened_errors(kde, approx, exact):
+    """Errors of f, grad_y f, hess_y f relative to f, and of the log versions."""
+    U = kde.precision_cholesky_
+    Ui = np.linalg.inv(U)
+    (la, ga, ha), (le, ge, he) = approx, exact
+    ga, ge = ga @ Ui.T, ge @ Ui.T
+    ha, he = Ui @ ha @ Ui.T, Ui @ he @ Ui.T
+    ratio = np.exp(la - le)
+    e0 = np.abs(ratio - 1)
+    e1 = np.linalg.norm(ratio[:, None] * ga - ge, axis=1)
+    outer_a = ga[:, :, None] * ga[:, None, :]
+    outer_e = ge[:, :, None] * ge[:, None, :]
+    e2 = np.linalg.norm(
+        ratio[:, None, None] * (ha + outer_a) - (he + outer_e), ord=2, axis=(1, 2)
+    )
+    g = np.linalg.norm(ge, axis=1)
+    h = np.linalg.norm(he, ord=2, axis=(1, 2))
+    log_errors = (
+        np.abs(la - le),
+        np.linalg.norm(ga - ge, axis=1),
+        np.linalg.norm(ha - he, ord=2, axis=(1, 2)),
+    )
+    log_bounds = (np.ones_like(g), 1 + g, 1 + h + 2 * g + 3 * g**2)
+    return (e0, e1, e2), log_errors, log_bounds, g
+
+
+def _data(n, d, seed):
+    rng = np.random.default_rng(seed)
+    # Two clusters of different spread and a sparse tail: dense and empty
+    # regions, and a full (non-diagonal) bandwidth matrix under Scott's rule.
+    A = rng.normal(size=(d, d)) / np.sqrt(d) + np.eye(d)
+    X = np.vstack(
+        [
+            rng.normal(size=(n // 2, d)) @ A,
+            rng.normal(size=(n - n // 2 - n // 20, d)) * 0.3 + 3,
+            rng.standard_t(2, size=(n // 20, d)) * 2,
+        ]
+    )
+    return X, rng.uniform(0.1, 2.0, size=n)
+
+
+def _queries(kde, X, rng):
+    """Near (data points jittered), moderately far (a few to 30 bandwidths
+    outside the data) and very far (1e6 bandwidths) queries."""
+    d = X.shape[1]
+    h = np.sqrt(np.diag(kde.covariance_))
+    near = X[rng.choice(len(X), 150)] + rng.normal(size=(150, d)) * h
+    direction = rng.normal(size=(40, d))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    edge = np.abs(X).max(axis=0)
+    far = edge * direction + direction * h * rng.uniform(2, 30, size=(40, 1))
+    very_far = 1e6 * h * direction[:5]
+    return np.vstack([near, far, very_far])
+
+
+CASES = [
+    ("tree", 1),
+    ("tree", 2),
+    ("tree", 3),
+    ("tree", 5),
+    ("binned", 1),
+    ("binned", 2),
+    ("binned", 3),
+]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("algorithm", "d"), CASES)
+def test_within_stated_tolerance(algorithm, d, weighted):
+    rng = np.random.default_rng(d)
+    n = {1: 3000, 2: 3000, 3: 2000, 5: 1500}[d]
+    X, w = _data(n, d, seed=d)
+    w = w if weighted else None
+    rtol = 1e-3
+    kde = GaussianKDE(algorithm=algorithm, rtol=rtol).fit(X, sample_weight=w)
+    Q = _queries(kde, X, rng)
+    exact = naive_log_derivatives(kde.X_fit_, kde.weights_, kde.covariance_, Q)
+    approx = (
+        kde.score_samples(Q),
+        kde.gradient(Q, log=True),
+        kde.hessian(Q, log=True),
+    )
+    for values in approx:
+        assert np.all(np.isfinite(values))
+    density_errors, log_errors, log_bounds, g = whitened_errors(kde, approx, exact)
+    # Far out |g| reaches 1e6 and h + g g^T loses every digit to round-off in
+    # both the oracle and the estimator: the density-scale check is made where
+    # it is meaningful, the log-scale check everywhere.
+    tame = g < 50
+    for err in density_errors:
+        assert np.all(err[tame] <= rtol * (1 + 1e-6) + 1e-10)
+    for err, bound, slack in zip(
+        log_errors, log_bounds, [1e-9, 1e-7, 1e-6], strict=True
+    ):
+        assert np.all(err <= 1.01 * rtol * bound + slack * bound)
+
+    # Density scale too (plain gradient and Hessian), where f is representable.
+    f = np.exp(exact[0])
+    grad_f = kde.gradient(Q)
+    hess_f = kde.hessian(Q)
+    Ui = np.linalg.inv(kde.precision_cholesky_)
+    ok = tame & (f > 1e-250)
+    grad_e = f[:, None] * exact[1]
+    hess_e = f[:, None, None] * (exact[2] + exact[1][:, :, None] * exact[1][:, None, :])
+    e1 = np.linalg.norm((grad_f - grad_e) @ Ui.T, axis=1)
+    e2 = np.linalg.norm(Ui @ (hess_f - hess_e) @ Ui.T, ord=2, axis=(1, 2))
+    assert np.all(e1[ok] <= rtol * f[ok] * (1 + 1e-6))
+    assert np.all(e2[ok] <= rtol * f[ok] * (1 + 1e-6))
+
+
+@pytest.mark.parametrize("rtol", [1e-2, 1e-6])
+@pytest.mark.parametrize("algorithm", ["tree", "binned"])
+def test_tolerance_is_honoured_when_tight_or_loose(algorithm, rtol):
+    X, w = _data(3000, 2, seed=7)
+    kde = GaussianKDE(algorithm=algorithm, rtol=rtol).fit(X, sample_weight=w)
+    Q = _queries(kde, X, np.random.default_rng(1))
+    exact = naive_log_derivatives(kde.X_fit_, kde.weights_, kde.covariance_, Q)
+    approx = (kde.score_samples(Q), kde.gradient(Q, log=True), kde.hessian(Q, log=True))
+    density_errors, _, _, g = whitened_errors(kde, approx, exact)
+    for err in density_errors:
+        assert np.all(err[g < 50] <= rtol * (1 + 1e-6) + 1e-10)
+
+
+def test_binned_path_serves_the_dense_queries():
+    # The tolerance test above would pass by falling back everywhere: check
+    # that near the data the grid itself is trusted and used.
+    X, _ = _data(3000, 2, seed=3)
+    kde = GaussianKDE(algorithm="binned", rtol=1e-4).fit(X)
+    binned = kde._approximation.binned
+    near = X[:500] + 0.01
+    Y = (near - binned.center) @ kde.precision_cholesky_
+    *_, trusted = binned._interpolate(Y, order=2)
+    assert trusted.mean() > 0.95
+
+
+def test_tree_path_skips_kernels():
+    # Near dense data, the first-pass radius leaves most kernels out.
+    X, _ = _data(20000, 2, seed=4)
+    kde = GaussianKDE(algorithm="tree").fit(X)
+    tree = kde._approximation.tree
+    r0 = float(tree.radius(tree.log_s0, order=2))
+    counts = tree.tree.query_ball_point(tree.tree.data[:50], r0, return_length=True)
+    assert np.median(counts) < 0.5 * len(X)
+
+
+@pytest.mark.parametrize("algorithm", ["tree", "binned"])
+def test_results_do_not_depend_on_chunking_or_jobs(algorithm):
+    X, w = _data(3000, 2, seed=5)
+    Q = _queries(GaussianKDE().fit(X), X, np.random.default_rng(2))
+    kde = GaussianKDE(algorithm=algorithm).fit(X, sample_weight=w)
+    reference = kde.hessian(Q, log=True)
+    with config_context(working_memory=0.05):
+        small = GaussianKDE(algorithm=algorithm).fit(X, sample_weight=w)
+        assert_allclose(small.hessian(Q, log=True), reference, rtol=1e-10, atol=1e-12)
+    parallel = GaussianKDE(algorithm=algorithm, n_jobs=2).fit(X, sample_weight=w)
+    assert_allclose(parallel.hessian(Q, log=True), reference, rtol=1e-10, atol=1e-12)
+    # A query's value does not depend on the other queries.
+    assert_allclose(kde.hessian(Q[::7], log=True), reference[::7], rtol=1e-10)
+
+
+def test_default_and_small_auto_are_exact():
+    X, w = _data(500, 2, seed=6)
+    Q = X[:50] + 0.1
+    default = GaussianKDE().fit(X, sample_weight=w)
+    assert default.get_params()["algorithm"] == "exact"
+    assert default._approximation is None
+    auto = GaussianKDE(algorithm="auto").fit(X, sample_weight=w)
+    assert_array_equal(auto.score_samples(Q), default.score_samples(Q))
+    assert_array_equal(auto.hessian(Q), default.hessian(Q))
+
+
+def test_auto_rule():
+    X, w = _data(30000, 2, seed=8)
+    kde = GaussianKDE()
+    kde.fit(X[:100])  # any fitted mixture will do for the rule below
+    approx = Approximation(
+        "auto", X, w / w.sum(), np.eye(2) * 5, kde._mixture, 1e-4, None
+    )
+    assert approx.path(10) == "exact"  # 3e5 pairs
+    assert approx.path(10_000) == "binned"
+    approx.binned = None  # as when the grid does not fit
+    assert approx.path(10_000) == "tree"
+
+
+@pytest.mark.parametrize(
+    ("params", "d", "match"),
+    [
+        ({"algorithm": "binned"}, 4, "at most 3 features"),
+        ({"algorithm": "binned", "grid_spacing": 2.0}, 2, "too coarse"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(params, d, match):
+    X = np.random.default_rng(0).normal(size=(100, d))
+    kde = GaussianKDE(**params)
+    with pytest.raises(ValueError, match=match):
+        kde.fit(X)
+    assert not hasattr(kde, "X_fit_")
+
+
+@pytest.mark.parametrize("rtol", [0.0, 1.0, -1e-3])
+def test_rtol_out_of_range_raises(rtol):
+    with pytest.raises(ValueError, match="rtol"):
+        GaussianKDE(algorithm="tree", rtol=rtol).fit(np.zeros((3, 1)) + [[0], [1], [3]])
+
+
+def test_huge_grid_is_refused_with_advice():
+    X = np.random.default_rng(0).uniform(0, 1, size=(200, 2))
+    kde = GaussianKDE(bandwidth=1e-5, algorithm="binned")
+    with pytest.raises(ValueError, match="algorithm='tree'"):
+        kde.fit(X)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_tail_bound_and_radius(order):
+    # The tail factor bounds sup_{s >= r} p_k(s) exp(-s^2 / 2) for every k <= order,
+    # checked on a fine grid of s; and radius_for_level returns the smallest r.
+    s = np.linspace(3, 40, 200_001)
+    polys = [np.ones_like(s), s, np.maximum(s**2 - 1, 1)][: order + 1]
+    tail = np.max([p * np.exp(-0.5 * s**2) for p in polys], axis=0)
+    sup_beyond = np.maximum.accumulate(tail[::-1])[::-1]
+    for r in [3.0, 4.5, 7.0, 12.0]:
+        i = np.searchsorted(s, r)
+        assert np.exp(log_tail_factor(r, order)) >= sup_beyond[i] * (1 - 1e-12)
+    levels = np.array([-5.0, -20.0, -80.0, -np.inf])
+    r = radius_for_level(levels, order)
+    assert r[-1] == np.inf
+    assert np.all(log_tail_factor(r[:-1], order) <= levels[:-1])
+    assert np.all(log_tail_factor(r[:-1] - 1e-6, order) > levels[:-1])
