@@ -8,6 +8,7 @@ from skdensity import BayesianGaussianMixtureGrad, GaussianKDE, GaussianMixtureG
 ESTIMATORS = [
     GaussianKDE(),
     GaussianKDE(bandwidth=0.7),
+    GaussianKDE(bandwidth=0.7, algorithm="tree", rtol=1e-9),
     GaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
     BayesianGaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
 ]
