@@ -2,11 +2,14 @@
 
 For people who have a CSV file and a question about its density::
 
+    skdensity modes data.csv --columns x,y --plot modes.png
+    skdensity cluster data.csv --estimator gmm -o labels.csv
     skdensity score data.csv --columns x,y -o log_density.csv
     skdensity grad data.csv --bandwidth silverman
     skdensity sample data.csv -n 500 --random-state 0 -o new_rows.csv
 
-Without a file every subcommand runs on the bundled Old Faithful data. Errors
+Without a file every subcommand runs on the bundled Old Faithful data, and
+with no argument at all the tool runs ``modes`` on it (the main job). Errors
 in the input (a missing file, a non-numeric column, a missing value) end the
 program with exit status 2 and a message saying what is wrong and where.
 """
@@ -16,16 +19,20 @@ import csv
 import math
 import os
 import sys
+import textwrap
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 
 from . import __version__
+from ._cluster import ModeClustering
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
+from ._modes import find_modes
 from .datasets import load_faithful
 
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan"}
@@ -150,20 +157,32 @@ def read_table(path, columns=None, delimiter=","):
     return X, [header[j] for j in keep], f"{path} ({len(body)} rows)"
 
 
-def _write_rows(fh, values, names):
+def _write_rows(fh, columns, names):
     fh.write(",".join(names) + "\n")
-    for row in np.atleast_2d(values).tolist():
-        # repr of a Python float is the shortest string that reads back exactly
-        fh.write(",".join(map(repr, row)) + "\n")
+    # repr of a Python float is the shortest string that reads back exactly
+    cells = [
+        map(str, c.tolist()) if c.dtype.kind in "iub" else map(repr, c.tolist())
+        for c in columns
+    ]
+    for row in zip(*cells, strict=True):
+        fh.write(",".join(row) + "\n")
 
 
 def write_table(path, values, names):
-    """Write a table as CSV with a header, to ``path`` or to standard output."""
+    """Write a table as CSV with a header, to ``path`` or to standard output.
+
+    ``values`` is a 2-D array, or a list of 1-D and 2-D arrays put side by
+    side; integer arrays are written as integers.
+    """
+    blocks = values if isinstance(values, list | tuple) else [values]
+    columns = [
+        col for b in blocks for col in np.asarray(b).reshape(len(b), -1).T
+    ]  # fmt: skip
     if path is None or path == "-":
-        _write_rows(sys.stdout, values, names)
+        _write_rows(sys.stdout, columns, names)
         return
     with open(path, "w", newline="") as fh:
-        _write_rows(fh, values, names)
+        _write_rows(fh, columns, names)
 
 
 # ---------------------------------------------------------------------------
@@ -370,6 +389,72 @@ def cmd_sample(args, X, names, progress):
     return estimator, {"samples": drawn}
 
 
+def _format_table(header, rows):
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).rjust(w) for cell, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    )
+
+
+def cmd_modes(args, X, names, progress):
+    estimator = fit_estimator(args, X, progress)
+    with progress.stage(f"ascending from {len(X)} points to the modes"):
+        result = find_modes(estimator, X, method=args.method)
+    k, d = result.modes.shape
+    sizes = np.bincount(result.labels[result.labels >= 0], minlength=k)
+    eig_names = [f"hess_eig_{j + 1}" for j in range(d)]
+    table = [result.modes, result.log_density, result.hessian_eigenvalues, sizes]
+    if args.output is not None:
+        write_table(args.output, table, [*names, "log_density", *eig_names, "n_points"])
+    print(f"{describe(estimator)} on {args.source}")
+    print(
+        f"{k} mode{'s' * (k != 1)} (by decreasing density), found by "
+        f"'{result.method}' ascent from every row:\n"
+    )
+    rows = [
+        [i, *(f"{v:.6g}" for v in mode), f"{lf:.6f}",
+         *(f"{e:.4g}" for e in eig), size]
+        for i, (mode, lf, eig, size) in enumerate(
+            zip(result.modes, result.log_density, result.hessian_eigenvalues,
+                sizes, strict=True)
+        )
+    ]  # fmt: skip
+    print(_format_table(["mode", *names, "log f", *eig_names, "points"], rows))
+    unassigned = int(np.sum(result.labels < 0))
+    note = (
+        "Hessian eigenvalues are those of log f: all negative at a mode. "
+        "'points' counts the rows whose ascent reached the mode"
+        + (f"; {unassigned} reached none." if unassigned else ".")
+    )
+    print("\n" + textwrap.fill(note, width=79))
+    for point, lf, eig in zip(
+        result.saddle_points,
+        result.saddle_log_density,
+        result.saddle_hessian_eigenvalues,
+        strict=True,
+    ):
+        with np.printoptions(precision=4):
+            print(f"saddle or flat point at {point}, log f {lf:.6f}, eigenvalues {eig}")
+    return estimator, {"modes": result.modes, "saddles": result.saddle_points}
+
+
+def cmd_cluster(args, X, names, progress):
+    estimator = fit_estimator(args, X, progress)
+    clusterer = ModeClustering(
+        density=clone(estimator),
+        method=args.method,
+        min_cluster_size=args.min_cluster_size,
+    )
+    with progress.stage(f"clustering {len(X)} points by their modes"):
+        labels = clusterer.fit(X).labels_
+    write_table(args.output, [X, labels], [*names, "label"])
+    return clusterer.density_, {
+        "labels": labels,
+        "modes": clusterer.cluster_centers_,
+    }
+
+
 # ---------------------------------------------------------------------------
 # Plotting (2-D data, matplotlib from the ``examples`` extra)
 # ---------------------------------------------------------------------------
@@ -407,6 +492,36 @@ def plot(path, command, estimator, X, names, extra):
         Q = extra["queries"]
         points = ax.scatter(*Q.T, s=10, c=extra["values"], cmap="viridis")
         fig.colorbar(points, ax=ax, label="log-density")
+    elif command == "modes":
+        ax.scatter(*X.T, s=6, c="0.3", label="data")
+        ax.scatter(
+            *extra["modes"].T,
+            marker="*",
+            s=250,
+            c="tab:red",
+            edgecolors="k",
+            label="modes",
+        )
+        if len(extra["saddles"]):
+            ax.scatter(
+                *extra["saddles"].T,
+                marker="X",
+                s=120,
+                c="tab:orange",
+                edgecolors="k",
+                label="saddle / flat points",
+            )
+    elif command == "cluster":
+        labels = extra["labels"]
+        ax.scatter(*X.T, s=10, c=labels, cmap="tab10", vmin=0, vmax=9)
+        ax.scatter(
+            *extra["modes"].T,
+            marker="*",
+            s=250,
+            c="tab:red",
+            edgecolors="k",
+            label="modes",
+        )
     elif command == "grad":
         Q, G = extra["queries"], extra["gradient"]
         ax.scatter(*Q.T, s=6, c="0.3")
@@ -425,6 +540,22 @@ def plot(path, command, estimator, X, names, extra):
 # ---------------------------------------------------------------------------
 
 _COMMANDS = {
+    "modes": (
+        cmd_modes,
+        "print the modes with log-density, Hessian eigenvalues, cluster sizes",
+        "Fit a density, ascend its log-density from every row, and print the "
+        "modes reached (by decreasing density) with log f, the eigenvalues of "
+        "the Hessian of log f (all negative at a mode) and the number of rows "
+        "whose ascent reached each; saddle or flat end points are listed apart. "
+        "-o writes the table as CSV.",
+    ),
+    "cluster": (
+        cmd_cluster,
+        "write a cluster label per row: the mode its ascent reaches",
+        "Fit a density and write each row followed by its cluster label: the "
+        "index of the mode its ascent of log f reaches (modes by decreasing "
+        "density; -1: none).",
+    ),
     "score": (
         cmd_score,
         "write the log-density at each row",
@@ -546,6 +677,21 @@ def build_parser():
                 action="store_true",
                 help="the density f rather than log f",
             )
+        if name in ("modes", "cluster"):
+            p.add_argument(
+                "--method",
+                choices=["auto", "mean-shift", "newton"],
+                default="auto",
+                help="ascent method of find_modes (default: %(default)s)",
+            )
+        if name == "cluster":
+            p.add_argument(
+                "--min-cluster-size",
+                type=int,
+                default=1,
+                metavar="N",
+                help="merge smaller clusters into their neighbours (default: 1)",
+            )
         if name == "sample":
             p.add_argument(
                 "-n", "--n-samples", type=int, default=100, help="rows to draw"
@@ -553,31 +699,11 @@ def build_parser():
     return parser
 
 
-def _demo():
-    """Evaluate a KDE of Old Faithful and its derivatives at three points."""
-    X, names = load_faithful()
-    kde = GaussianKDE(bandwidth="scott").fit(X)
-    print(f"GaussianKDE(bandwidth='scott') on {_FAITHFUL}: features {names}")
-    print(f"Scott factor {kde.factor_:.4f}; kernel covariance H =\n{kde.covariance_}")
-    queries = np.array([[2.0, 55.0], [4.4, 80.0], [3.0, 70.0]])
-    log_f = kde.score_samples(queries)
-    grad = kde.gradient(queries, log=True)
-    hess = kde.hessian(queries, log=True)
-    with np.printoptions(precision=4, suppress=True):
-        for x, lf, g, h in zip(queries, log_f, grad, hess, strict=True):
-            print(f"\nx = {x}")
-            print(f"  log f(x)          = {lf:.6f}")
-            print(f"  grad log f(x)     = {g}")
-            print(f"  Hessian log f(x)  =\n{h}")
-            print(f"  Hessian eigenvalues {np.linalg.eigvalsh(h)}")
-    return 0
-
-
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 2 bad input)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:
-        return _demo()
+    if not argv:  # the main job: the modes of Old Faithful
+        argv = ["modes"]
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -586,12 +712,12 @@ def main(argv=None):
     func = _COMMANDS[args.command][0]
     progress = Progress(sys.stderr.isatty() if args.progress is None else args.progress)
     try:
-        X, names, source = read_table(args.file, args.columns, args.delimiter)
+        X, names, args.source = read_table(args.file, args.columns, args.delimiter)
         if args.plot and X.shape[1] != 2:
             plot(args.plot, args.command, None, X, names, None)  # raises
         estimator, extra = func(args, X, names, progress)
         if progress.enabled:
-            print(f"fitted {describe(estimator)} on {source}", file=sys.stderr)
+            print(f"fitted {describe(estimator)} on {args.source}", file=sys.stderr)
         if args.plot:
             plot(args.plot, args.command, estimator, X, names, extra)
     except ValueError as exc:  # InputError, and the estimators' own checks

@@ -9,13 +9,18 @@ import io
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _oracles import richardson_gradient
+from _oracles import richardson_gradient, richardson_hessian
 from numpy.testing import assert_allclose
 from scipy import stats
+from scipy.optimize import minimize
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import skdensity
@@ -79,7 +84,69 @@ def small_csv(tmp_path):
 def test_no_argument_runs_the_main_job_on_old_faithful():
     proc = run_subprocess()
     assert "Old Faithful" in proc.stdout
-    assert "log f(x)" in proc.stdout or "mode" in proc.stdout.lower()
+    assert "2 modes" in proc.stdout
+    assert proc.stdout == run("modes").stdout
+
+
+def _modes_table(*args):
+    """The modes CSV the tool writes with ``modes -o``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "modes.csv"
+        report = run("modes", *args, "-o", out).stdout
+        return report, *read_csv(out.read_text())
+
+
+def test_modes_of_old_faithful_against_scipy(faithful):
+    X, names = faithful
+    report, header, table = _modes_table()
+    assert header == [*names, "log_density", "hess_eig_1", "hess_eig_2", "n_points"]
+    assert table.shape[0] == 2 and table[:, -1].sum() == len(X)
+    assert table[0, 2] > table[1, 2]  # by decreasing density
+    kde = stats.gaussian_kde(X.T)
+    assert_allclose(table[:, 2], kde.logpdf(table[:, :2].T), rtol=1e-10)
+    kernel_std = np.sqrt(np.diag(kde.covariance))
+    for row in table:
+        # An independent optimiser on scipy's density lands on the same mode.
+        res = minimize(
+            lambda x: -kde.logpdf(x)[0], row[:2], method="Nelder-Mead",
+            options={"xatol": 1e-9, "fatol": 1e-14},
+        )  # fmt: skip
+        assert np.all(np.abs(res.x - row[:2]) < 1e-4 * kernel_std)
+        hess = richardson_hessian(
+            lambda Z: kde.logpdf(Z.T), row[None, :2], steps=0.1 * kernel_std
+        )[0]
+        assert_allclose(row[3:5], np.linalg.eigvalsh(hess), rtol=1e-6)
+    assert "mode  eruptions  waiting" in report
+
+
+def test_gmm_modes_are_critical_points_of_sklearn_density(faithful):
+    X, _ = faithful
+    args = ["--estimator", "gmm", "--n-components", 3, "--random-state", 0]
+    _, _, table = _modes_table(*args)
+    gmm = GaussianMixture(3, n_init=3, random_state=0).fit(X)
+    modes = table[:, :2]
+    grad = richardson_gradient(gmm.score_samples, modes, steps=[0.05, 0.5])
+    assert np.all(np.abs(grad) * [0.5, 5.0] < 1e-6)
+    assert np.all(table[:, 3:5] < 0)
+    # Two of the three components overlap into one mode, at none of the means.
+    assert len(modes) == 2
+    distance = np.abs(modes[:, None] - gmm.means_[None]).sum(-1).min(axis=1)
+    assert distance.max() > 1.0
+
+
+def test_cluster_labels_recover_separated_blobs(tmp_path):
+    X, truth = make_blobs(
+        n_samples=150, centers=[[0, 0], [6, 0], [0, 6]], random_state=0
+    )
+    path = tmp_path / "blobs.csv"
+    np.savetxt(path, X, delimiter=",", header="u,v", comments="")
+    header, values = read_csv(run("cluster", path).stdout)
+    assert header == ["u", "v", "label"]
+    assert_allclose(values[:, :2], X)
+    assert adjusted_rand_score(truth, values[:, 2]) == 1.0
+    # --min-cluster-size larger than any blob merges everything into one.
+    merged = read_csv(run("cluster", path, "--min-cluster-size", 60).stdout)[1]
+    assert len(np.unique(merged[:, 2])) < 3
 
 
 def test_console_script_is_installed():
@@ -98,7 +165,7 @@ def test_missing_file_in_a_real_interpreter():
 
 def test_help_for_the_tool_and_each_command():
     top = run_subprocess("--help").stdout
-    for command in ("score", "grad", "sample"):
+    for command in ("modes", "cluster", "score", "grad", "sample"):
         assert command in top
         text = run(command, "--help").stdout
         assert f"usage: skdensity {command}" in text
@@ -237,7 +304,7 @@ def test_progress_bar_on_request(tmp_path):
 
 def test_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib", reason="--plot needs the examples extra")
-    for command in ("score", "grad", "sample"):
+    for command in ("modes", "cluster", "score", "grad", "sample"):
         png = tmp_path / f"{command}.png"
         run(command, "--plot", png, "-o", tmp_path / "out.csv")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
