@@ -329,37 +329,75 @@ def _shared_finish(Yaug, acc, mix, order):
 def _component_log_prob(X, mix):
     """Weighted component log-densities ``a_k + log N_k(x)`` and whitened
     residuals ``(x - mu_k) U_k``, shapes (m, K) and (m, K, d)."""
-    m, d = X.shape
-    K = mix.n_components
-    white = np.empty((m, K, d))
-    for k in range(K):
-        white[:, k] = (X - mix.means[k]) @ mix.prec_chol[k]
-    log_prob = mix.log_norm - 0.5 * np.einsum("mkd,mkd->mk", white, white)
+    white = _whiten_all(X, *_stacked_factors(mix)[:2])
+    log_prob = np.einsum("mkd,mkd->mk", white, white)
+    log_prob *= -0.5
+    log_prob += mix.log_norm
     return log_prob, white
+
+
+def _stacked_factors(mix):
+    """``[U_1 ... U_K]`` (d, K d), ``[mu_k U_k]`` (K d,) and the ``U_k^T``
+    stacked vertically (K d, d): the whitening of all components is then one
+    matrix product, and so is the sum over components of the gradient."""
+    K, d = mix.n_components, mix.n_features
+    side = mix.prec_chol.transpose(1, 0, 2).reshape(d, K * d)
+    offset = np.einsum("kd,kde->ke", mix.means, mix.prec_chol).reshape(K * d)
+    stacked_t = mix.prec_chol.transpose(0, 2, 1).reshape(K * d, d)
+    return side, offset, stacked_t
+
+
+def _whiten_all(X, side, offset):
+    white = X @ side
+    white -= offset
+    return white.reshape(X.shape[0], -1, X.shape[1])
 
 
 def _component_task(X, mix, order, plan):
     """Log f and its derivatives for a chunk of queries, own precisions."""
-    out = _empty_outputs(X.shape[0], X.shape[1], order)
-    for r0 in range(0, X.shape[0], plan.row_block):
-        rows = slice(r0, min(X.shape[0], r0 + plan.row_block))
-        _store(out, rows, _component_block(X[rows], mix, order))
+    m, d = X.shape
+    factors = _stacked_factors(mix)
+    out = _empty_outputs(m, d, order)
+    # Blocks padded to full BLAS tiles, as on the shared path (ROW_ALIGN).
+    block = np.zeros((plan.row_block, d))
+    for r0 in range(0, m, plan.row_block):
+        rows = slice(r0, min(m, r0 + plan.row_block))
+        n = rows.stop - r0
+        n_pad = -(-n // ROW_ALIGN) * ROW_ALIGN
+        block[:n] = X[rows]
+        block[n:n_pad] = 0.0
+        values = _component_block(block[:n_pad], mix, order, factors)
+        _store(out, rows, tuple(None if v is None else v[:n] for v in values))
     return out
 
 
-def _component_block(X, mix, order):
-    log_prob, white = _component_log_prob(X, mix)
-    log_f = logsumexp(log_prob, axis=1)
+def _component_block(X, mix, order, factors):
+    side, offset, stacked_t = factors
+    white = _whiten_all(X, side, offset)
+    resp = np.einsum("mkd,mkd->mk", white, white)
+    resp *= -0.5
+    resp += mix.log_norm
+    log_f = resp.max(axis=1)
+    resp -= log_f[:, None]
+    np.exp(resp, out=resp)
+    total = resp.sum(axis=1)
+    log_f += np.log(total)
     if order == 0:
         return log_f, None, None
-    resp = np.exp(log_prob - log_f[:, None])
-    # g_k = P_k (mu_k - x) = -U_k U_k^T (x - mu_k); row form -w_k U_k^T.
-    g = -np.einsum("mke,kde->mkd", white, mix.prec_chol)
-    grad = np.einsum("mk,mkd->md", resp, g)
+    resp /= total[:, None]
+    # g_k = P_k (mu_k - x) = -U_k U_k^T (x - mu_k); row form -w_k U_k^T, so
+    # sum_k r_k g_k is one product of the weighted residuals with the U_k^T.
+    weighted = white * resp[:, :, None]
+    grad = weighted.reshape(X.shape[0], -1) @ stacked_t
+    np.negative(grad, out=grad)
     if order == 1:
         return log_f, grad, None
-    g -= grad[:, None, :]
-    hess = np.einsum("mk,mki,mkj->mij", resp, g, g, optimize=True)
+    # Centred form: sum_k r_k (g_k - grad)(g_k - grad)^T - sum_k r_k P_k.
+    g = np.matmul(white.transpose(1, 0, 2), mix.prec_chol.transpose(0, 2, 1))
+    np.negative(g, out=g)
+    g -= grad
+    centred = g.transpose(1, 0, 2)
+    hess = np.matmul((centred * resp[:, :, None]).transpose(0, 2, 1), centred)
     hess -= (resp @ mix.precisions.reshape(mix.n_components, -1)).reshape(hess.shape)
     return log_f, grad, _symmetrize(hess)
 
