@@ -128,18 +128,29 @@ def skip_metadata_requests(app, what, name, obj, skip, options):
 _SHAPE_ATTRIBUTE = re.compile(r"\((\w+_),\)")
 
 
-def quote_shape_attributes(app, what, name, obj, options, lines):
-    """Render ``(n_features_in_,)`` in a shape as code, not an rst reference.
+def fix_docstring_lines(app, what, name, obj, options, lines):
+    """Two docstring habits that plain reStructuredText reads otherwise.
 
-    A word ending in ``_`` is a hyperlink reference in reStructuredText;
-    scikit-learn quotes such shapes in backquotes, our docstrings do not.
+    - ``(n_features_in_,)`` in a shape: a word ending in ``_`` is a hyperlink
+      reference in reStructuredText (scikit-learn quotes it); render it as
+      code.
+    - A parameter type continued on the next line with a trailing backslash
+      (scikit-learn's style): in a raw docstring the backslash stays, so join
+      the lines as a normal string literal would.
     """
-    lines[:] = [_SHAPE_ATTRIBUTE.sub(r"(``\1``,)", line) for line in lines]
+    joined = []
+    for line in lines:
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1].rstrip() + " " + line.strip()
+        else:
+            joined.append(line)
+    lines[:] = [_SHAPE_ATTRIBUTE.sub(r"(``\1``,)", line) for line in joined]
 
 
 def setup(app):
     app.connect("autodoc-skip-member", skip_metadata_requests)
-    app.connect("autodoc-process-docstring", quote_shape_attributes)
+    # Before numpydoc (priority 500) parses the sections.
+    app.connect("autodoc-process-docstring", fix_docstring_lines, priority=400)
 
 
 def write_cli_help(generated=GENERATED):
