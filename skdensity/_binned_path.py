@@ -38,14 +38,22 @@ that every pair of query and centre closer than the trusted radius
 :math:`r_b = (2 \ln(10^9/\mathrm{rtol}))^{1/2}` keeps that accuracy; pairs
 farther apart may be lost. They contribute at most
 :math:`\kappa\, e^{-r_b^2/2} C_k` to the :math:`k`-th derivative
-(:math:`C_0 = 1`, :math:`C_1 = r_b + \rho/\beta`, :math:`C_2 = C_1^2`,
-:math:`\rho` the interpolation cut-off), so a query is trusted only where
-this is below :math:`\mathrm{rtol}/2` times the binned density (and the
-density is well above the FFT's round-off); other queries, and queries off
-the grid, are evaluated by the tree path instead. The grid spacing is
-:math:`\delta = 0.25` bandwidths by default (larger when the grid would
-exceed :data:`MAX_GRID_NODES` nodes), and at most
-:math:`\sqrt{0.4/a}` so that :math:`\gamma \ge 0.2`.
+(:math:`C_0 = 1`, :math:`C_1 = r_b + \rho\sqrt d/\beta`,
+:math:`C_2 = C_1^2`, :math:`\rho` the per-axis interpolation cut-off, as
+:math:`\|\nabla\phi_\beta(u)\| = (\|u\|/\beta)\,\phi_\beta(u)`), so a
+query is trusted only where this is below :math:`\mathrm{rtol}/2` times the
+binned density (and the density is well above the FFT's round-off); other
+queries, and queries off the grid, are evaluated by the tree path instead.
+
+The grid spacing is :math:`\delta = 0.25` bandwidths by default (coarser
+when the grid would exceed :data:`MAX_GRID_NODES` nodes), and at most
+:math:`\delta_{\max} = (0.24/\ell)^{1/2}`, :math:`\ell = a(1 - \alpha)`, so
+that :math:`\alpha = \beta \le 0.4` and :math:`\gamma \ge 0.2` (about 0.52
+bandwidths for the default rtol in 2-D). The stencils hold
+:math:`2\lceil(\alpha r_b + z\sqrt\alpha)/\delta\rceil + 2` nodes per axis
+(16 for the default rtol in 2-D), which sets the cost: :math:`16^d` grid
+updates per centre when binning (at fit) and :math:`16^d` grid reads per
+query.
 
 Gaussian gridding of this kind is the core of fast Gauss transforms and
 non-uniform FFTs (Greengard and Lee, SIAM Review 46, 2004).
@@ -200,7 +208,7 @@ class BinnedEvaluator:
             - d * np.log(delta)
         )
         beta = p["beta"]
-        c1 = p["r_b"] + (p["n_spread"] + 1) * delta / beta
+        c1 = p["r_b"] + (p["n_spread"] + 1) * delta * np.sqrt(d) / beta
         log_c = np.log([1.0, c1, c1**2])
         self.log_far = -0.5 * d * _LOG_2PI - 0.5 * p["r_b"] ** 2 + log_c
         self.log_far += np.log(2.0 / rtol)
