@@ -141,7 +141,7 @@ class _Ascent:
     def hessian(self, X):
         return self.density.hessian(X, log=True)
 
-    def fixed_point_step(self, X, grad=None):
+    def fixed_point_step(self, X, grad=None, hess=None):
         """Step of the monotone fixed-point iteration from each row of X."""
         if self.kind == "mixture":
             # Carreira-Perpinan: x <- (sum_k r_k P_k)^-1 sum_k r_k P_k mu_k.
@@ -154,21 +154,36 @@ class _Ascent:
         if self.kind == "kde":
             # Gaussian mean shift: x + H grad log f(x) = sum_i r_i(x) x_i.
             return grad @ self.density.covariance_
-        return self._gradient_step(X, grad)
+        if hess is None:
+            hess = self.hessian(X)
+        return self._gradient_step(X, grad, hess)
 
-    def _gradient_step(self, X, grad, c=1e-4, max_halvings=20):
-        """Preconditioned gradient step ``alpha S grad`` with Armijo backtracking."""
+    def _gradient_step(self, X, grad, hess, c=1e-4, max_halvings=30):
+        """Preconditioned gradient step ``alpha S grad`` with backtracking.
+
+        ``alpha`` starts at the maximiser of the quadratic model of log f along
+        the step (the Cauchy point), capped so that the step is within the
+        trust radius, and is halved until log f rises enough (Armijo) without
+        passing the maximum of log f along the step (the gradient at the
+        trial point still has a non-negative component along it).
+        """
         P = grad @ self.scale
         slope = np.einsum("ij,ij->i", grad, P)
+        curvature = -np.einsum("ij,ijk,ik->i", P, hess, P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.where(curvature > 0, slope / curvature, np.inf)
+            alpha = np.minimum(alpha, _TRUST_RADIUS / self.norm(P))
+        alpha[~np.isfinite(alpha)] = 0.0
         log_f0 = self.log_density(X)
-        alpha = np.ones(len(X))
-        todo = np.arange(len(X))
+        todo = np.flatnonzero(alpha > 0)
         for _ in range(max_halvings):
-            trial = X[todo] + alpha[todo, None] * P[todo]
-            gain = self.log_density(trial) - log_f0[todo]
-            todo = todo[gain < c * alpha[todo] * slope[todo]]
             if todo.size == 0:
                 break
+            trial = X[todo] + alpha[todo, None] * P[todo]
+            gain = self.log_density(trial) - log_f0[todo]
+            ahead = np.einsum("ij,ij->i", self.gradient(trial), P[todo])
+            ok = (gain >= c * alpha[todo] * slope[todo]) & (ahead >= 0)
+            todo = todo[~ok]
             alpha[todo] *= 0.5
         alpha[todo] = 0.0
         return alpha[:, None] * P
@@ -268,6 +283,8 @@ def _ascend(ascent, X0, *, newton, tol, max_iter):
     n_iter = np.zeros(m, dtype=np.intp)
     converged = np.zeros(m, dtype=bool)
     error = np.full(m, np.inf)
+    if m == 0:
+        return X, n_iter, converged, error
     row_bytes = 8 * (8 * d * d + 16 * d + 8)
     chunk = max(1, working_memory_bytes() // row_bytes)
     for rows in gen_batches(m, chunk):
@@ -297,8 +314,8 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter)
             break
         Xa = X[active]
         if newton:
-            grad = ascent.gradient(Xa)
-            step, use_newton = ascent.newton_step(grad, ascent.hessian(Xa))
+            grad, hess = ascent.gradient(Xa), ascent.hessian(Xa)
+            step, use_newton = ascent.newton_step(grad, hess)
             # Natural monotonicity test on the previous Newton step.
             norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
             shrinks = use_newton & (norm <= _CONTRACTION * prev_norm[active])
@@ -306,11 +323,14 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter)
             if back.any():
                 Xa[back] = back_x[active[back]]
                 grad[back] = back_grad[active[back]]
+                hess[back] = ascent.hessian(Xa[back])
                 use_newton[back] = False
                 prev_norm[active[back]] = np.nan
             fallback = ~use_newton
             if fallback.any():
-                step[fallback] = ascent.fixed_point_step(Xa[fallback], grad[fallback])
+                step[fallback] = ascent.fixed_point_step(
+                    Xa[fallback], grad[fallback], hess[fallback]
+                )
             back_x[active] = Xa
             back_grad[active] = grad
             pending[active] = use_newton
@@ -520,9 +540,13 @@ def find_modes(
       Carreira-Perpinan, :math:`x \leftarrow (\sum_k r_k P_k)^{-1} \sum_k r_k
       P_k \mu_k`, with :math:`r_k` from ``predict_proba``;
     - any other density: gradient ascent :math:`x \leftarrow x + \alpha S
-      \nabla\log f`, with :math:`\alpha` halved from 1 until :math:`\log f`
-      rises by at least :math:`10^{-4} \alpha \nabla\log f^\top S \nabla\log f`
-      (Armijo backtracking on ``score_samples``).
+      \nabla\log f`, with :math:`\alpha` halved from the maximiser of the
+      quadratic model along the step (using the Hessian; capped so the step
+      is at most two scale units long) until
+      :math:`\log f` rises by at least :math:`10^{-4} \alpha \nabla\log f^\top
+      S \nabla\log f` (Armijo backtracking on ``score_samples``) and the
+      step stops short of the maximum along its line (:math:`\nabla\log
+      f(x + p)^\top p \ge 0`), so that it cannot leap into another basin.
 
     ``"newton"`` takes the Newton step :math:`p = -(\nabla^2\log f)^{-1}
     \nabla\log f` (solved by Cholesky) where the Hessian of :math:`\log f` is
