@@ -2,7 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdensity import BayesianGaussianMixtureGrad, GaussianKDE, GaussianMixtureGrad
+from skdensity import (
+    BayesianGaussianMixtureGrad,
+    GaussianKDE,
+    GaussianMixtureGrad,
+    ModeClustering,
+)
 
 # Estimators under test: a rule bandwidth (the default) and the explicit forms.
 ESTIMATORS = [
@@ -11,6 +16,12 @@ ESTIMATORS = [
     GaussianKDE(bandwidth=0.7, algorithm="tree", rtol=1e-9),
     GaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
     BayesianGaussianMixtureGrad(n_components=2, max_iter=100, random_state=0),
+    ModeClustering(),
+    ModeClustering(
+        GaussianMixtureGrad(n_components=2, random_state=0),
+        method="mean-shift",
+        min_cluster_size=3,
+    ),
 ]
 
 # Checks that cannot pass by contract, with the reason; each is run for a float
