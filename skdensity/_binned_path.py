@@ -62,6 +62,7 @@ non-uniform FFTs (Greengard and Lee, SIAM Review 46, 2004).
 import numpy as np
 from scipy.signal import fftconvolve
 from sklearn import get_config
+from threadpoolctl import threadpool_limits
 
 _LOG_2PI = np.log(2 * np.pi)
 #: Largest grid (nodes) the binned path builds: 2**23 float64 = 64 MiB.
@@ -69,6 +70,9 @@ MAX_GRID_NODES = 2**23
 #: Largest dimension of the binned path.
 MAX_FEATURES = 3
 _DEFAULT_SPACING = 0.25
+#: Safety factors of the aliasing error, of the stencil cut-off and of the
+#: trusted radius (module docstring).
+_ALIAS_MARGIN, _CUT_MARGIN, _FAR_MARGIN = 1600.0, 100.0, 1e9
 #: Smallest variance left to the FFT convolution step.
 _MIN_GAMMA = 0.2
 
@@ -97,9 +101,9 @@ def binned_parameters(rtol, n_features, spread, grid_spacing=None):
     """
     d = n_features
     # alpha (1 - alpha) = level delta^2 sets the aliasing error (module doc).
-    level = np.log(1600.0 * d / rtol) / (2 * np.pi**2)
-    r_b = np.sqrt(2 * np.log(1e9 / rtol))
-    z = np.sqrt(2 * np.log(100.0 * d / rtol))
+    level = np.log(_ALIAS_MARGIN * d / rtol) / (2 * np.pi**2)
+    r_b = np.sqrt(2 * np.log(_FAR_MARGIN / rtol))
+    z = np.sqrt(2 * np.log(_CUT_MARGIN * d / rtol))
     alpha_max = (1 - _MIN_GAMMA) / 2
     delta_max = np.sqrt(alpha_max * (1 - alpha_max) / level)
 
@@ -164,6 +168,19 @@ def _axis_weights(u, variance, order):
 def _chunk_rows(bytes_per_row):
     budget = int(get_config()["working_memory"] * 2**20)
     return max(1, budget // max(1, bytes_per_row))
+
+
+def _outer_sum(factors):
+    """``sum_r outer(factors[0][r], ..., factors[-1][r])`` as a d-way array,
+    by one matrix product (rows are contracted)."""
+    A = factors[0]
+    if len(factors) == 1:
+        return A.sum(axis=0)
+    rest = factors[1]
+    for B in factors[2:]:
+        rest = (rest[:, :, None] * B[:, None, :]).reshape(len(A), -1)
+    shape = tuple(F.shape[1] for F in factors)
+    return (A.T @ rest).reshape(shape)
 
 
 class BinnedEvaluator:
@@ -239,22 +256,56 @@ class BinnedEvaluator:
         return base @ self.strides, offsets, axis_w, inside
 
     def _bin(self, white, weights):
-        """Spread the weighted centres with the Gaussian of variance alpha."""
-        n, d = white.shape
-        size = int(np.prod(self.shape))
-        grid = np.zeros(size)
-        L = 2 * self.params["n_spread"] + 2
-        step = _chunk_rows(8 * 3 * L**d)
-        for s in range(0, n, step):
-            pts = white[s : s + step]
-            start, offsets, axis_w, _ = self._stencil(pts, 0, self.params["alpha"])
-            w = weights[s : s + step, None] * axis_w[0][0]
-            for j in range(1, d):
-                w = (w[:, :, None] * axis_w[j][0][:, None, :]).reshape(len(pts), -1)
-            grid += np.bincount(
-                (start[:, None] + offsets).ravel(), w.ravel(), minlength=size
-            )
-        return grid.reshape(self.shape)
+        """Spread the weighted centres with the Gaussian of variance alpha.
+
+        Centres are grouped by tiles of ``T = L`` grid steps (``L`` the
+        stencil width); the stencils of a tile's centres fall in a window of
+        ``(T + L)**d`` nodes, which receives them all at once as a dense
+        matrix product of their per-axis weights (BLAS), instead of one
+        scattered update per centre and node.
+        """
+        delta, k = self.params["delta"], self.params["n_spread"]
+        L = 2 * k + 2
+        W = 2 * L  # window width: tile T = L plus stencil L
+        pos = (white - self.origin) / delta
+        first = np.floor(pos).astype(np.intp) - k  # first stencil node, >= 0
+        tiles = first // L
+        tile_shape = tuple(int(s) for s in tiles.max(axis=0) + 1)
+        order = np.argsort(np.ravel_multi_index(tiles.T, tile_shape), kind="stable")
+        tile_id = np.ravel_multi_index(tiles[order].T, tile_shape)
+        bounds = np.flatnonzero(np.diff(tile_id)) + 1
+        # Room for the last windows: grid padded by W nodes along each axis.
+        grid = np.zeros(tuple(s + W for s in self.shape))
+        # Many small products: BLAS threads only add overhead here.
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._bin_groups(grid, np.split(order, bounds), tiles, first, pos, weights)
+        return grid[tuple(slice(0, s) for s in self.shape)]
+
+    def _bin_groups(self, grid, groups, tiles, first, pos, weights):
+        """Add the stencils of each group (one tile) to its window of ``grid``."""
+        d = pos.shape[1]
+        delta, k = self.params["delta"], self.params["n_spread"]
+        L = 2 * k + 2
+        W = 2 * L
+        t = np.arange(-k, k + 2)
+        max_rows = _chunk_rows(8 * (d + 2) * W ** max(1, d - 1))
+        for group in groups:
+            corner = tiles[group[0]] * L
+            window = (Ellipsis,) + tuple(slice(c, c + W) for c in corner)
+            for s in range(0, group.size, max_rows):
+                rows = group[s : s + max_rows]
+                local = first[rows] - corner
+                dense = []
+                for j in range(d):
+                    u = delta * (pos[rows, j, None] - first[rows, j, None] - k - t)
+                    A = np.zeros((rows.size, W))
+                    cols = local[:, j, None] + np.arange(L)
+                    A[np.arange(rows.size)[:, None], cols] = _axis_weights(
+                        u, self.params["alpha"], 0
+                    )[0]
+                    dense.append(A)
+                dense[0] *= weights[rows, None]
+                grid[window] += _outer_sum(dense)
 
     def _convolve(self, grid):
         """Convolve with delta^2 phi_gamma along each axis (FFT); the result
