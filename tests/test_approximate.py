@@ -262,3 +262,32 @@ def test_tail_bound_and_radius(order):
     assert r[-1] == np.inf
     assert np.all(log_tail_factor(r[:-1], order) <= levels[:-1])
     assert np.all(log_tail_factor(r[:-1] - 1e-6, order) > levels[:-1])
+
+
+@pytest.mark.parametrize("algorithm", ["tree", "binned"])
+def test_pickle_and_prediction_does_not_mutate(algorithm):
+    import pickle
+
+    X, w = _data(2000, 2, seed=9)
+    kde = GaussianKDE(algorithm=algorithm).fit(X, sample_weight=w)
+    Q = X[:100] + 0.05
+    before = pickle.dumps(kde)
+    values = kde.hessian(Q, log=True)
+    assert pickle.dumps(kde) == before
+    restored = pickle.loads(before)
+    assert_array_equal(restored.hessian(Q, log=True), values)
+
+
+def test_float32_queries_and_refit_to_exact():
+    X, _ = _data(2000, 2, seed=10)
+    kde = GaussianKDE(algorithm="binned").fit(X)
+    Q = X[:20] + 0.1
+    assert_allclose(
+        kde.score_samples(Q.astype(np.float32)),
+        kde.score_samples(Q.astype(np.float32).astype(np.float64)),
+    )
+    assert kde.gradient(Q.astype(np.float32)).dtype == np.float64
+    # Refitting with algorithm="exact" drops the approximation.
+    kde.set_params(algorithm="exact").fit(X)
+    exact = naive_log_derivatives(kde.X_fit_, kde.weights_, kde.covariance_, Q)
+    assert_allclose(kde.score_samples(Q), exact[0], rtol=1e-12)
