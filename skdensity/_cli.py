@@ -15,238 +15,23 @@ program with exit status 2 and a message saying what is wrong and where.
 """
 
 import argparse
-import csv
 import math
 import os
 import sys
 import textwrap
-import threading
-import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 
 from . import __version__
+from ._cli_io import InputError, Progress, read_table, write_table
+from ._cli_plot import check_plottable, plot
 from ._cluster import ModeClustering
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
 from ._modes import find_modes
-from .datasets import load_faithful
 
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan"}
-_FAITHFUL = "Old Faithful (bundled, 272 rows)"
 _MAX_COMPONENTS = 10
-
-
-class InputError(ValueError):
-    """A problem with the user's input, reported without a traceback."""
-
-
-# ---------------------------------------------------------------------------
-# Reading the data
-# ---------------------------------------------------------------------------
-
-
-def _is_number(field):
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
-
-
-def _select_columns(header, columns):
-    """Indices of the requested columns (names, or 0-based integer positions)."""
-    if columns is None:
-        return list(range(len(header)))
-    chosen = []
-    for item in (c.strip() for c in columns.split(",")):
-        if item in header:
-            chosen.append(header.index(item))
-        elif item.lstrip("-").isdigit() and -len(header) <= int(item) < len(header):
-            chosen.append(int(item) % len(header))
-        else:
-            raise InputError(
-                f"--columns: no column {item!r}; the file has columns "
-                f"{', '.join(repr(h) for h in header)} (names, or 0-based "
-                f"positions 0..{len(header) - 1})."
-            )
-    if len(set(chosen)) != len(chosen):
-        raise InputError(f"--columns names a column twice: {columns!r}.")
-    return chosen
-
-
-def read_table(path, columns=None, delimiter=","):
-    """Read the numeric columns of a CSV file, or the bundled Old Faithful data.
-
-    Parameters
-    ----------
-    path : str or None
-        CSV file with an optional header row. ``None`` loads Old Faithful.
-    columns : str or None
-        Comma-separated column names or 0-based positions; ``None`` takes all.
-    delimiter : str
-        Field separator.
-
-    Returns
-    -------
-    X : ndarray of shape (n_rows, n_columns)
-        The data, float64, all finite.
-    names : list of str
-        Column names (``x0, x1, ...`` when the file has no header).
-    source : str
-        What was read, for messages.
-    """
-    if path is None:
-        X, names = load_faithful()
-        keep = _select_columns(names, columns)
-        return X[:, keep], [names[j] for j in keep], _FAITHFUL
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(
-            f"cannot read {path!r}: no such file. Give the path of a CSV file, "
-            f"or no file at all to use the bundled Old Faithful data."
-        )
-    with file.open(newline="") as fh:
-        rows = [row for row in csv.reader(fh, delimiter=delimiter) if row]
-    if not rows:
-        raise InputError(f"{path!r} is empty: it needs at least one row of numbers.")
-    first = [field.strip() for field in rows[0]]
-    has_header = not all(_is_number(f) or f.lower() in _MISSING for f in first)
-    if has_header:
-        header, body, first_line = first, rows[1:], 2
-    else:
-        header, body, first_line = [f"x{j}" for j in range(len(first))], rows, 1
-    if not body:
-        raise InputError(f"{path!r} has a header but no data rows.")
-    for i, row in enumerate(body):
-        if len(row) != len(header):
-            raise InputError(
-                f"{path!r}, row {i + 1} (line {i + first_line}) has {len(row)} "
-                f"fields where the {'header' if has_header else 'first row'} has "
-                f"{len(header)}; check the delimiter (--delimiter) and quoting."
-            )
-    keep = _select_columns(header, columns)
-    X = np.empty((len(body), len(keep)))
-    for out, j in enumerate(keep):
-        for i, row in enumerate(body):
-            field = row[j].strip()
-            where = (
-                f"row {i + 1} (line {i + first_line}), column {header[j]!r} of {path!r}"
-            )
-            if field.lower() in _MISSING:
-                raise InputError(
-                    f"missing value (NaN) at {where}. Remove or impute the rows "
-                    f"with missing values first."
-                )
-            try:
-                value = float(field)
-            except ValueError:
-                raise InputError(
-                    f"column {header[j]!r} is not numeric: {where} holds "
-                    f"{field!r}. Choose numeric columns with --columns."
-                ) from None
-            if not math.isfinite(value):
-                raise InputError(
-                    f"non-finite value {field!r} at {where}. Remove or replace "
-                    f"infinite and NaN values first."
-                )
-            X[i, out] = value
-    return X, [header[j] for j in keep], f"{path} ({len(body)} rows)"
-
-
-def _write_rows(fh, columns, names):
-    fh.write(",".join(names) + "\n")
-    # repr of a Python float is the shortest string that reads back exactly
-    cells = [
-        map(str, c.tolist()) if c.dtype.kind in "iub" else map(repr, c.tolist())
-        for c in columns
-    ]
-    for row in zip(*cells, strict=True):
-        fh.write(",".join(row) + "\n")
-
-
-def write_table(path, values, names):
-    """Write a table as CSV with a header, to ``path`` or to standard output.
-
-    ``values`` is a 2-D array, or a list of 1-D and 2-D arrays put side by
-    side; integer arrays are written as integers.
-    """
-    blocks = values if isinstance(values, list | tuple) else [values]
-    columns = [
-        col for b in blocks for col in np.asarray(b).reshape(len(b), -1).T
-    ]  # fmt: skip
-    if path is None or path == "-":
-        _write_rows(sys.stdout, columns, names)
-        return
-    with open(path, "w", newline="") as fh:
-        _write_rows(fh, columns, names)
-
-
-# ---------------------------------------------------------------------------
-# Progress on standard error
-# ---------------------------------------------------------------------------
-
-
-class Progress:
-    """A text progress bar and elapsed-time ticker on standard error.
-
-    Enabled explicitly (``--progress``) or, by default, when standard error
-    is a terminal; silent otherwise, so output files and pipes stay clean.
-    """
-
-    def __init__(self, enabled, stream=None):
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-
-    def _write(self, text, end=""):
-        self.stream.write("\r" + text + end)
-        self.stream.flush()
-
-    def map_chunks(self, func, X, label, min_rows=2000):
-        """``func`` applied to row chunks of ``X``, results concatenated.
-
-        Shows a bar when enabled and ``X`` has at least ``min_rows`` rows.
-        """
-        n = X.shape[0]
-        if not self.enabled or n < min_rows:
-            return func(X)
-        n_chunks = min(50, math.ceil(n / 500))
-        bounds = np.linspace(0, n, n_chunks + 1).astype(int)
-        parts, start = [], time.perf_counter()
-        for k in range(n_chunks):
-            parts.append(func(X[bounds[k] : bounds[k + 1]]))
-            done = bounds[k + 1]
-            filled = round(30 * done / n)
-            self._write(
-                f"{label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{n} rows "
-                f"{time.perf_counter() - start:.1f} s"
-            )
-        self._write("", end="\n")
-        return np.concatenate(parts)
-
-    @contextmanager
-    def stage(self, label):
-        """Show ``label`` with a running clock while the block runs."""
-        if not self.enabled:
-            yield
-            return
-        stop, start = threading.Event(), time.perf_counter()
-
-        def tick():
-            while not stop.wait(0.25):
-                self._write(f"{label} ... {time.perf_counter() - start:.1f} s")
-
-        thread = threading.Thread(target=tick, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-            self._write(f"{label} ... done in {time.perf_counter() - start:.1f} s\n")
 
 
 # ---------------------------------------------------------------------------
@@ -456,86 +241,6 @@ def cmd_cluster(args, X, names, progress):
 
 
 # ---------------------------------------------------------------------------
-# Plotting (2-D data, matplotlib from the ``examples`` extra)
-# ---------------------------------------------------------------------------
-
-
-def plot(path, command, estimator, X, names, extra):
-    """Density contours of a 2-D fit, the data, and what the command computed."""
-    if X.shape[1] != 2:
-        raise InputError(
-            f"--plot draws 2-D data; there are {X.shape[1]} columns. Choose two "
-            f"with --columns."
-        )
-    try:
-        import matplotlib
-    except ImportError:
-        raise InputError(
-            "--plot needs matplotlib: pip install 'skdensity[examples]'."
-        ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    pad = 0.1 * (hi - lo) + 1e-12
-    g0, g1 = np.meshgrid(
-        np.linspace(lo[0] - pad[0], hi[0] + pad[0], 120),
-        np.linspace(lo[1] - pad[1], hi[1] + pad[1], 120),
-    )
-    log_f = estimator.score_samples(np.column_stack([g0.ravel(), g1.ravel()]))
-    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
-    ax.contourf(g0, g1, np.exp(log_f).reshape(g0.shape), levels=15, cmap="Blues")
-    if command == "sample":
-        ax.scatter(*X.T, s=8, c="0.3", label="data")
-        ax.scatter(*extra["samples"].T, s=8, c="tab:orange", label="samples")
-    elif command == "score":
-        Q = extra["queries"]
-        points = ax.scatter(*Q.T, s=10, c=extra["values"], cmap="viridis")
-        fig.colorbar(points, ax=ax, label="log-density")
-    elif command == "modes":
-        ax.scatter(*X.T, s=6, c="0.3", label="data")
-        ax.scatter(
-            *extra["modes"].T,
-            marker="*",
-            s=250,
-            c="tab:red",
-            edgecolors="k",
-            label="modes",
-        )
-        if len(extra["saddles"]):
-            ax.scatter(
-                *extra["saddles"].T,
-                marker="X",
-                s=120,
-                c="tab:orange",
-                edgecolors="k",
-                label="saddle / flat points",
-            )
-    elif command == "cluster":
-        labels = extra["labels"]
-        ax.scatter(*X.T, s=10, c=labels, cmap="tab10", vmin=0, vmax=9)
-        ax.scatter(
-            *extra["modes"].T,
-            marker="*",
-            s=250,
-            c="tab:red",
-            edgecolors="k",
-            label="modes",
-        )
-    elif command == "grad":
-        Q, G = extra["queries"], extra["gradient"]
-        ax.scatter(*Q.T, s=6, c="0.3")
-        ax.quiver(*Q.T, *G.T, color="tab:red", angles="xy", label="gradient")
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
-    ax.set_title(f"skdensity {command}: {describe(estimator)}", fontsize=9)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize=8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------------------
 # Argument parsing
 # ---------------------------------------------------------------------------
 
@@ -713,13 +418,14 @@ def main(argv=None):
     progress = Progress(sys.stderr.isatty() if args.progress is None else args.progress)
     try:
         X, names, args.source = read_table(args.file, args.columns, args.delimiter)
-        if args.plot and X.shape[1] != 2:
-            plot(args.plot, args.command, None, X, names, None)  # raises
+        if args.plot:
+            check_plottable(X)
         estimator, extra = func(args, X, names, progress)
         if progress.enabled:
             print(f"fitted {describe(estimator)} on {args.source}", file=sys.stderr)
         if args.plot:
-            plot(args.plot, args.command, estimator, X, names, extra)
+            title = f"skdensity {args.command}: {describe(estimator)}"
+            plot(args.plot, args.command, estimator, X, names, extra, title)
     except ValueError as exc:  # InputError, and the estimators' own checks
         print(f"skdensity {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,87 @@
+"""Pictures for the command-line tool's ``--plot`` (matplotlib, 2-D data)."""
+
+import numpy as np
+
+from ._cli_io import InputError
+
+
+def check_plottable(X):
+    """Raise unless ``X`` has two columns and matplotlib is installed."""
+    if X.shape[1] != 2:
+        raise InputError(
+            f"--plot draws 2-D data; there are {X.shape[1]} columns. Choose two "
+            f"with --columns."
+        )
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "--plot needs matplotlib: pip install 'skdensity[examples]'."
+        ) from None
+
+
+def plot(path, command, estimator, X, names, extra, title):
+    """Density contours of a 2-D fit, the data, and what the command computed."""
+    check_plottable(X)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (hi - lo) + 1e-12
+    g0, g1 = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], 120),
+        np.linspace(lo[1] - pad[1], hi[1] + pad[1], 120),
+    )
+    log_f = estimator.score_samples(np.column_stack([g0.ravel(), g1.ravel()]))
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    ax.contourf(g0, g1, np.exp(log_f).reshape(g0.shape), levels=15, cmap="Blues")
+    if command == "sample":
+        ax.scatter(*X.T, s=8, c="0.3", label="data")
+        ax.scatter(*extra["samples"].T, s=8, c="tab:orange", label="samples")
+    elif command == "score":
+        Q = extra["queries"]
+        points = ax.scatter(*Q.T, s=10, c=extra["values"], cmap="viridis")
+        fig.colorbar(points, ax=ax, label="log-density")
+    elif command == "modes":
+        ax.scatter(*X.T, s=6, c="0.3", label="data")
+        ax.scatter(
+            *extra["modes"].T,
+            marker="*",
+            s=250,
+            c="tab:red",
+            edgecolors="k",
+            label="modes",
+        )
+        if len(extra["saddles"]):
+            ax.scatter(
+                *extra["saddles"].T,
+                marker="X",
+                s=120,
+                c="tab:orange",
+                edgecolors="k",
+                label="saddle / flat points",
+            )
+    elif command == "cluster":
+        labels = extra["labels"]
+        ax.scatter(*X.T, s=10, c=labels, cmap="tab10", vmin=0, vmax=9)
+        ax.scatter(
+            *extra["modes"].T,
+            marker="*",
+            s=250,
+            c="tab:red",
+            edgecolors="k",
+            label="modes",
+        )
+    elif command == "grad":
+        Q, G = extra["queries"], extra["gradient"]
+        ax.scatter(*Q.T, s=6, c="0.3")
+        ax.quiver(*Q.T, *G.T, color="tab:red", angles="xy", label="gradient")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(title, fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
