@@ -36,6 +36,9 @@ _TRUST_RADIUS = 2.0
 #: A Newton step is kept only if the next Newton step is at most this fraction
 #: of it (natural monotonicity test); otherwise the point steps back.
 _CONTRACTION = 0.75
+#: After a Newton step shorter than this (scale units) the next step reuses
+#: its Hessian.
+_CHORD_RADIUS = 0.1
 #: Tolerance (scale units) to which the modes themselves are refined.
 _POLISH_TOL = 1e-10
 #: Largest eigenvalue of the scaled Hessian of log f below which a point is a
@@ -188,15 +191,17 @@ class _Ascent:
         alpha[todo] = 0.0
         return alpha[:, None] * P
 
-    def newton_step(self, grad, hess):
+    def newton_step(self, grad, hess, have):
         """Newton step ``(-hess)^{-1} grad`` and where it is usable.
 
-        Usable where ``-hess`` is positive definite (checked on the scaled
-        Hessian) and the step is within the trust radius.
+        Usable on rows ``have`` where ``-hess`` is positive definite (checked
+        on the scaled Hessian) and the step is within the trust radius.
         """
         step = np.full_like(grad, np.nan)
-        lam = np.linalg.eigvalsh(self.scaled(hess))
-        ok = lam[:, -1] < -_FLAT_TOL
+        ok = have.copy()
+        if ok.any():
+            lam = np.linalg.eigvalsh(self.scaled(hess[ok]))
+            ok[ok] = lam[:, -1] < -_FLAT_TOL
         if ok.any():
             chol = np.linalg.cholesky(-hess[ok])
             y = np.linalg.solve(chol, grad[ok][:, :, None])
@@ -306,34 +311,13 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter)
     m = X.shape[0]
     active = np.arange(m)
     prev_norm = np.full(m, np.nan)
-    back_x = np.empty_like(X)
-    back_grad = np.empty_like(X)
-    pending = np.zeros(m, dtype=bool)  # last step was Newton, not yet checked
+    state = _NewtonState(X, prev_norm) if newton else None
     for _ in range(max_iter):
         if active.size == 0:
             break
         Xa = X[active]
         if newton:
-            grad, hess = ascent.gradient(Xa), ascent.hessian(Xa)
-            step, use_newton = ascent.newton_step(grad, hess)
-            # Natural monotonicity test on the previous Newton step.
-            norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
-            shrinks = use_newton & (norm <= _CONTRACTION * prev_norm[active])
-            back = pending[active] & ~shrinks
-            if back.any():
-                Xa[back] = back_x[active[back]]
-                grad[back] = back_grad[active[back]]
-                hess[back] = ascent.hessian(Xa[back])
-                use_newton[back] = False
-                prev_norm[active[back]] = np.nan
-            fallback = ~use_newton
-            if fallback.any():
-                step[fallback] = ascent.fixed_point_step(
-                    Xa[fallback], grad[fallback], hess[fallback]
-                )
-            back_x[active] = Xa
-            back_grad[active] = grad
-            pending[active] = use_newton
+            step = _newton_iteration(ascent, Xa, active, state)
         else:
             step = ascent.fixed_point_step(Xa)
         Xa += step
@@ -349,6 +333,70 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter)
         converged[active[done]] = True
         prev_norm[active] = norm
         active = active[~done]
+
+
+class _NewtonState:
+    """Per-start memory of the Newton iteration: the point before the last
+    step, its gradient, whether that step was a Newton step, and the Hessian
+    it used."""
+
+    def __init__(self, X, prev_norm):
+        m, d = X.shape
+        self.back_x = np.empty_like(X)
+        self.back_grad = np.empty_like(X)
+        self.pending = np.zeros(m, dtype=bool)
+        self.hess = np.empty((m, d, d))
+        self.prev_norm = prev_norm
+
+
+def _newton_iteration(ascent, Xa, active, state):
+    r"""One safeguarded Newton iteration on the active rows; returns the steps.
+
+    The Hessian is evaluated only where a Newton step can be taken: not where
+    the fixed-point step of a KDE or mixture already exceeds the trust radius
+    (a KDE's Newton step is never shorter than its mean-shift step, since
+    :math:`-L^\top \nabla^2\log f\, L = I - L^{-1} \mathrm{Cov}_r L^{-\top}
+    \preceq I`), and not after a Newton step shorter than
+    ``_CHORD_RADIUS``, which reuses the previous Hessian (chord step; the
+    Hessian barely changes over such a step).
+    """
+    grad = ascent.gradient(Xa)
+    k, d = Xa.shape
+    hess = np.zeros((k, d, d))
+    reuse = state.pending[active] & (state.prev_norm[active] <= _CHORD_RADIUS)
+    fresh = ~reuse
+    if ascent.kind != "other":
+        fresh &= ascent.norm(grad @ ascent.scale) <= _TRUST_RADIUS
+    hess[reuse] = state.hess[active[reuse]]
+    if fresh.any():
+        hess[fresh] = ascent.hessian(Xa[fresh])
+    have = reuse | fresh
+    step, use_newton = ascent.newton_step(grad, hess, have)
+    # Natural monotonicity test on the previous Newton step.
+    norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
+    shrinks = use_newton & (norm <= _CONTRACTION * state.prev_norm[active])
+    back = state.pending[active] & ~shrinks
+    if back.any():
+        Xa[back] = state.back_x[active[back]]
+        grad[back] = state.back_grad[active[back]]
+        have[back] = use_newton[back] = False
+        state.prev_norm[active[back]] = np.nan
+    fallback = np.flatnonzero(~use_newton)
+    if fallback.size:
+        fallback_hess = None
+        if ascent.kind == "other":  # its gradient step needs the Hessian
+            missing = fallback[~have[fallback]]
+            if missing.size:
+                hess[missing] = ascent.hessian(Xa[missing])
+            fallback_hess = hess[fallback]
+        step[fallback] = ascent.fixed_point_step(
+            Xa[fallback], grad[fallback], fallback_hess
+        )
+    state.back_x[active] = Xa
+    state.back_grad[active] = grad
+    state.pending[active] = use_newton
+    state.hess[active[use_newton]] = hess[use_newton]
+    return step
 
 
 # ---------------------------------------------------------------------------
