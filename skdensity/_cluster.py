@@ -11,6 +11,10 @@ from ._kde import GaussianKDE
 from ._modes import _METHODS, _ascend, _summarise, _warn_not_converged, prepare_ascent
 from ._utils import Interval, StrOptions, check_is_fitted, validate_data
 
+#: An end point belongs to the nearest mode within this many merge_tol: a loose
+#: tol leaves end points short of the mode along its flattest direction.
+_ASSIGN_FACTOR = 10
+
 
 class ModeClustering(ClusterMixin, BaseEstimator):
     r"""Cluster points by the mode of a fitted density that their ascent reaches.
@@ -40,7 +44,8 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         labelled -1.
     merge_tol : float, default=None
         End points closer than this (scale units) reach the same mode.
-        ``None`` means ``max(1e-2, 10 * tol)``.
+        ``None`` means ``max(1e-2, 10 * tol)``. A point is then assigned to
+        the nearest mode if its end point is within ``10 * merge_tol``.
     min_cluster_size : int, default=1
         Clusters with fewer training points are merged into the cluster of
         the nearest remaining mode (in the scale metric), as ``min.clust.size``
@@ -220,7 +225,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         if self._tree is None:
             return mode
         dist, nearest = self._tree.query(end @ self._ascent.whiten)
-        hit = converged & (dist <= self._merge_tol())
+        hit = converged & (dist <= _ASSIGN_FACTOR * self._merge_tol())
         mode[hit] = nearest[hit]
         return mode
 
