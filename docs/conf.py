@@ -119,8 +119,10 @@ def write_benchmark_pages(results=RESULTS, generated=GENERATED):
 
 
 def skip_metadata_requests(app, what, name, obj, skip, options):
-    """Hide sklearn's generated ``set_*_request`` methods (metadata routing)."""
-    if name.startswith("set_") and name.endswith("_request"):
+    """Hide sklearn's metadata-routing machinery (``set_*_request`` and co.)."""
+    if name == "get_metadata_routing" or (
+        name.startswith("set_") and name.endswith("_request")
+    ):
         return True
     return None
 
