@@ -29,7 +29,12 @@ The paths are :mod:`skdensity._tree_path` (any d) and
 and resolves ``"auto"``.
 """
 
-from ._binned_path import MAX_FEATURES, BinnedEvaluator
+from ._binned_path import (
+    MAX_FEATURES,
+    BinnedEvaluator,
+    binned_parameters,
+    check_grid_spacing,
+)
 from ._gaussian_mixture_math import log_density_derivatives
 from ._tree_path import TreeEvaluator
 
@@ -37,18 +42,13 @@ ALGORITHMS = ("exact", "tree", "binned", "auto")
 
 #: "auto" evaluates exactly while n_kernels * n_queries stays below this.
 AUTO_EXACT_MAX_PAIRS = 2e7
-#: "auto" uses the binned path up to this dimension, the tree path up to
-#: AUTO_TREE_MAX_FEATURES, and exact evaluation beyond.
-AUTO_BINNED_MAX_FEATURES = 3
-AUTO_TREE_MAX_FEATURES = 6
-
-
-#: "auto" builds no approximation below this many kernels.
-AUTO_MIN_KERNELS = 20_000
+#: "auto" builds a grid when n_kernels >= AUTO_KERNELS_PER_STENCIL * L**d,
+#: L**d the nodes of one binning stencil (about 16**2 in 2-D at rtol=1e-4).
+AUTO_KERNELS_PER_STENCIL = 50
 
 
 class Approximation:
-    """The approximate evaluators of a fitted KDE, built once at fit.
+    r"""The approximate evaluators of a fitted KDE, built once at fit.
 
     Parameters
     ----------
@@ -62,18 +62,23 @@ class Approximation:
 
     Notes
     -----
-    ``"auto"`` builds nothing below :data:`AUTO_MIN_KERNELS` kernels (so it
-    evaluates exactly); otherwise a tree for ``d <= 6`` and a grid for
-    ``d <= 3`` when one fits in :data:`~skdensity._binned_path.MAX_GRID_NODES`
-    nodes. At each call it evaluates exactly while ``n_kernels * n_queries <=
-    AUTO_EXACT_MAX_PAIRS``, otherwise by the grid if built, else by the tree,
-    else exactly.
+    The rule of ``"auto"``. Binning costs :math:`L^d` grid updates per kernel
+    (at fit) and :math:`L^d` grid reads per query, :math:`L` the stencil
+    width (12 to 22 nodes, growing as rtol shrinks); exact evaluation costs
+    :math:`n` kernel terms per query. So ``"auto"`` builds the grid when
+    ``d <= 3``, :math:`n \ge 50 L^d` (about 13 000 kernels in 2-D, 300 000
+    in 3-D at rtol=1e-4) and the grid fits in
+    :data:`~skdensity._binned_path.MAX_GRID_NODES` nodes; then every call
+    with ``n_kernels * n_queries > 2e7`` is binned, smaller calls are exact.
+    Otherwise it evaluates exactly. It never picks the tree path on its own:
+    truncation pays only when the bandwidth is small against the spread of
+    the data (many points in few dimensions, well-separated clusters), which
+    n, m and d do not tell; it serves as the binned path's fallback.
     """
 
     def __init__(
         self, algorithm, X_fit, weights, prec_chol, mixture, rtol, grid_spacing
     ):
-
         n, d = X_fit.shape
         self.algorithm = algorithm
         self.mixture = mixture
@@ -84,20 +89,12 @@ class Approximation:
                 f"algorithm='binned' works for at most {MAX_FEATURES} features; "
                 f"the data have {d}. Use algorithm='tree' or 'auto'."
             )
-        if algorithm == "auto" and (n < AUTO_MIN_KERNELS or d > AUTO_TREE_MAX_FEATURES):
+        if algorithm == "auto" and not _grid_pays(X_fit, prec_chol, rtol, grid_spacing):
             return
         self.tree = TreeEvaluator(X_fit, weights, prec_chol, rtol, mixture)
-        want_grid = algorithm == "binned" or (
-            algorithm == "auto" and d <= AUTO_BINNED_MAX_FEATURES
-        )
-        if want_grid:
+        if algorithm != "tree":
             args = (X_fit, weights, prec_chol, rtol, self.tree, grid_spacing)
-            try:
-                self.binned = BinnedEvaluator(*args)
-            except ValueError:
-                if algorithm == "binned":
-                    raise
-                # "auto": the data span too many bandwidths for a grid.
+            self.binned = BinnedEvaluator(*args)
 
     def path(self, n_queries):
         """The path a call with ``n_queries`` queries takes."""
@@ -105,9 +102,7 @@ class Approximation:
             return self.algorithm
         if self.n_kernels * n_queries <= AUTO_EXACT_MAX_PAIRS:
             return "exact"
-        if self.binned is not None:
-            return "binned"
-        return "tree" if self.tree is not None else "exact"
+        return "binned" if self.binned is not None else "exact"
 
     def evaluate(self, X, order, n_jobs=None):
         """``(log_f, grad_log_f, hess_log_f)`` at validated float64 ``X``."""
@@ -117,3 +112,20 @@ class Approximation:
         if path == "tree":
             return self.tree.evaluate(X, order, n_jobs)
         return log_density_derivatives(X, self.mixture, order, n_jobs=n_jobs)
+
+
+def _grid_pays(X_fit, prec_chol, rtol, grid_spacing):
+    """Whether ``"auto"`` builds a grid (the rule in :class:`Approximation`)."""
+    n, d = X_fit.shape
+    if d > MAX_FEATURES:
+        return False
+    check_grid_spacing(rtol, d, grid_spacing)
+    white = X_fit @ prec_chol
+    try:
+        params = binned_parameters(
+            rtol, d, white.max(axis=0) - white.min(axis=0), grid_spacing
+        )
+    except ValueError:  # the data span too many bandwidths for a grid
+        return False
+    stencil = (2 * params["n_spread"] + 2) ** d
+    return n >= AUTO_KERNELS_PER_STENCIL * stencil

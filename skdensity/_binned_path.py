@@ -77,6 +77,29 @@ _ALIAS_MARGIN, _CUT_MARGIN, _FAR_MARGIN = 1600.0, 100.0, 1e9
 _MIN_GAMMA = 0.2
 
 
+def _alias_level(rtol, d):
+    """``alpha (1 - alpha) / delta**2``, which sets the aliasing error."""
+    return np.log(_ALIAS_MARGIN * d / rtol) / (2 * np.pi**2)
+
+
+def _max_spacing(rtol, d):
+    """Largest grid step: alpha = beta <= (1 - _MIN_GAMMA) / 2."""
+    alpha_max = (1 - _MIN_GAMMA) / 2
+    return np.sqrt(alpha_max * (1 - alpha_max) / _alias_level(rtol, d))
+
+
+def check_grid_spacing(rtol, n_features, grid_spacing):
+    """Raise ValueError when ``grid_spacing`` is too coarse for ``rtol``."""
+    delta_max = _max_spacing(rtol, n_features)
+    if grid_spacing is not None and grid_spacing > delta_max:
+        raise ValueError(
+            f"grid_spacing={grid_spacing!r} is too coarse for rtol={rtol!r}: "
+            f"the binned path needs a spacing of at most {delta_max:.3g} "
+            "kernel bandwidths. Pass a smaller grid_spacing, a larger rtol, "
+            "or grid_spacing=None to choose it."
+        )
+
+
 def binned_parameters(rtol, n_features, spread, grid_spacing=None):
     """Grid spacing, variances and cut-offs of the binned path.
 
@@ -100,12 +123,10 @@ def binned_parameters(rtol, n_features, spread, grid_spacing=None):
         cannot be built.
     """
     d = n_features
-    # alpha (1 - alpha) = level delta^2 sets the aliasing error (module doc).
-    level = np.log(_ALIAS_MARGIN * d / rtol) / (2 * np.pi**2)
+    level = _alias_level(rtol, d)
     r_b = np.sqrt(2 * np.log(_FAR_MARGIN / rtol))
     z = np.sqrt(2 * np.log(_CUT_MARGIN * d / rtol))
-    alpha_max = (1 - _MIN_GAMMA) / 2
-    delta_max = np.sqrt(alpha_max * (1 - alpha_max) / level)
+    delta_max = _max_spacing(rtol, d)
 
     def alpha_of(delta):
         return 0.5 * (1 - np.sqrt(max(0.0, 1 - 4 * level * delta**2)))
@@ -126,13 +147,7 @@ def binned_parameters(rtol, n_features, spread, grid_spacing=None):
             delta = min(delta_max, delta * 1.25)
     else:
         delta = float(grid_spacing)
-        if delta > delta_max:
-            raise ValueError(
-                f"grid_spacing={grid_spacing!r} is too coarse for rtol={rtol!r}: "
-                f"the binned path needs a spacing of at most {delta_max:.3g} "
-                "kernel bandwidths. Pass a smaller grid_spacing, a larger rtol, "
-                "or grid_spacing=None to choose it."
-            )
+        check_grid_spacing(rtol, d, grid_spacing)
     if nodes(delta) > MAX_GRID_NODES:
         raise ValueError(
             f"The data span too many bandwidths for algorithm='binned': its grid "

@@ -60,9 +60,11 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
           convolved by FFT and interpolated at the queries, with derivatives
           from the derivative kernels; queries where the binned density is
           too small to be trusted, or off the grid, go to the tree path;
-        - ``"auto"``: exact below 20 000 kernels or while ``n_kernels *
-          n_queries <= 2e7``; otherwise binned up to 3 features (when the
-          grid fits in memory), tree up to 6 features, exact beyond.
+        - ``"auto"``: binned for calls with ``n_kernels * n_queries > 2e7``
+          when there are at most 3 features and enough kernels to pay for
+          the grid (about 13 000 in 2-D, 300 000 in 3-D at the default
+          rtol), exact otherwise. The tree path pays only when the bandwidth
+          is small against the spread of the data; choose it explicitly.
 
         The tree and the grid are built by ``fit``.
     rtol : float in (0, 1), default=1e-4

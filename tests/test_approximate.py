@@ -15,7 +15,6 @@ from scipy.special import logsumexp
 from sklearn import config_context
 
 from skdensity import GaussianKDE
-from skdensity._approximate import Approximation
 from skdensity._tree_path import log_tail_factor, radius_for_level
 
 
@@ -205,17 +204,16 @@ def test_default_and_small_auto_are_exact():
     assert_array_equal(auto.hessian(Q), default.hessian(Q))
 
 
-def test_auto_rule():
-    X, w = _data(30000, 2, seed=8)
-    kde = GaussianKDE()
-    kde.fit(X[:100])  # any fitted mixture will do for the rule below
-    approx = Approximation(
-        "auto", X, w / w.sum(), np.eye(2) * 5, kde._mixture, 1e-4, None
-    )
-    assert approx.path(10) == "exact"  # 3e5 pairs
-    assert approx.path(10_000) == "binned"
-    approx.binned = None  # as when the grid does not fit
-    assert approx.path(10_000) == "tree"
+@pytest.mark.parametrize(
+    ("n", "d", "grid"),
+    [(30_000, 2, True), (5_000, 2, False), (30_000, 3, False), (30_000, 4, False)],
+)
+def test_auto_rule(n, d, grid):
+    X = np.random.default_rng(0).normal(size=(n, d))
+    approx = GaussianKDE(algorithm="auto").fit(X)._approximation
+    assert (approx.binned is not None) == grid
+    assert approx.path(10) == "exact"  # few pairs: exact is cheap
+    assert approx.path(10_000) == ("binned" if grid else "exact")
 
 
 @pytest.mark.parametrize(
@@ -223,6 +221,7 @@ def test_auto_rule():
     [
         ({"algorithm": "binned"}, 4, "at most 3 features"),
         ({"algorithm": "binned", "grid_spacing": 2.0}, 2, "too coarse"),
+        ({"algorithm": "auto", "grid_spacing": 2.0}, 2, "too coarse"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(params, d, match):
