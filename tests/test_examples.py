@@ -27,7 +27,20 @@ def agg_backend():
 
 
 def test_the_gallery_is_there():
-    assert len(EXAMPLES) >= 3
+    # The examples issue 7 asks for, by file name.
+    expected = {
+        "plot_faithful_gradient_field",
+        "plot_gmm_modes_vs_means",
+        "plot_mode_clustering_vs_meanshift",
+        "plot_digits_generation",
+        "plot_optimize_jac_hess",
+        "plot_curvature",
+        "plot_bandwidth_grid_search",
+    }
+    assert expected <= {path.stem for path in EXAMPLES}
+    for path in EXAMPLES:  # sphinx-gallery needs an RST title docstring
+        lines = path.read_text().splitlines()
+        assert lines[0] == '"""' and set(lines[2]) == {"="}, path.name
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
