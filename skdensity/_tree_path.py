@@ -53,6 +53,8 @@ for :math:`r \ge \sqrt 3`, because :math:`s^k e^{-s^2/2}` and
 :math:`g_1 = r e^{-r^2/2}`, :math:`g_2 = (r^2 - 1) e^{-r^2/2}`.
 """
 
+from dataclasses import replace
+
 import numpy as np
 from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
@@ -244,7 +246,7 @@ class TreeEvaluator:
                 np.full(members.size, -np.inf),
                 None,
             )
-        sub = make_mixture(self.log_weights[idx], self.X_fit[idx], self.prec_chol)
+        sub = _restrict(self.full_mixture, idx)
         res = log_density_derivatives(Xb, sub, order)
         # Weight left out, plus round-off slack on the weights' unit sum.
         w_out = max(0.0, -np.expm1(logsumexp(self.log_weights[idx]))) + 1e-14
@@ -263,3 +265,14 @@ def _map_blocks(func, blocks, n_jobs):
         delayed(lambda s: [func(b) for b in blocks[s]])(s) for s in batches
     )
     return [r for part in parts for r in part]
+
+
+def _restrict(mixture, idx):
+    """The shared-precision mixture of components ``idx`` only (log-weights
+    kept, not renormalised): its rows of the whitened means and offsets, so
+    no component is whitened again."""
+    return replace(
+        mixture,
+        white_means=mixture.white_means[idx],
+        neg_logit_offset=mixture.neg_logit_offset[idx],
+    )
