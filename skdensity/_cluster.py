@@ -14,6 +14,8 @@ from ._utils import Interval, StrOptions, check_is_fitted, validate_data
 #: An end point belongs to the nearest mode within this many merge_tol: a loose
 #: tol leaves end points short of the mode along its flattest direction.
 _ASSIGN_FACTOR = 10
+#: Largest number of seeds whose ascent finds the modes before all points climb.
+_N_SEEDS = 1000
 
 
 class ModeClustering(ClusterMixin, BaseEstimator):
@@ -80,10 +82,17 @@ class ModeClustering(ClusterMixin, BaseEstimator):
 
     Notes
     -----
-    Every mode the training points reach is a cluster centre (before
-    ``min_cluster_size``). A new point reaching a mode no training point
-    reached is labelled -1 by ``predict``. ``labels_`` equals
-    ``predict(X)`` on the training data.
+    ``fit`` first finds the modes from up to 1 000 evenly spaced training
+    points (seeds). Then every point climbs until it comes within
+    ``10 * merge_tol`` of a known mode, which labels it (a point that close to
+    a mode is in its basin unless the mode is all but flat), or until it
+    converges; converged end points away from the known modes are merged and
+    classified as further modes or saddles. Most points thus stop after one
+    or two steps. Every mode the training points reach is a cluster centre
+    (before ``min_cluster_size``); modes are refined to :math:`10^{-10}` of
+    the scale. ``predict`` climbs the same way towards the fitted modes, so
+    ``labels_`` equals ``predict(X)`` on the training data; a new point
+    reaching a mode no training point reached is labelled -1.
 
     References
     ----------
@@ -165,12 +174,37 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         ascent, X, method = prepare_ascent(
             density, X, method=self.method, scale=self.scale
         )
-        end, n_iter, converged, error = self._climb(ascent, X, method)
-        modes = _summarise(
-            ascent, end, n_iter, converged, error, self._merge_tol(), method
-        )
         self.density_ = density
         self._ascent, self._method = ascent, method
+        merge_tol = self._merge_tol()
+        # 1. The modes reached from an evenly spaced subsample of seeds.
+        seeds = X[:: -(-len(X) // _N_SEEDS)]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature")
+            seed_ends = _ascend(
+                ascent,
+                seeds,
+                newton=method == "newton",
+                tol=self.tol,
+                max_iter=self.max_iter,
+            )
+            known = _summarise(ascent, *seed_ends, merge_tol, method).modes
+        # 2. Every point climbs until it is next to a known mode, or converges.
+        near_known = _NearModes(known, ascent, self._assign_radius())
+        end, n_iter, converged, error = self._climb(ascent, X, method, near_known)
+        # 3. End points away from the known modes are new modes (or saddles).
+        new = converged & ~near_known(end)
+        candidates = np.vstack([known, end[new]])
+        n_known = len(known)
+        modes = _summarise(
+            ascent,
+            candidates,
+            np.zeros(len(candidates), dtype=np.intp),
+            np.ones(len(candidates), dtype=bool),
+            np.concatenate([np.zeros(n_known), error[new]]),
+            merge_tol,
+            method,
+        )
         self._set_clusters(modes, end, converged)
         self.n_iter_ = int(n_iter.max())
         return self
@@ -178,7 +212,10 @@ class ModeClustering(ClusterMixin, BaseEstimator):
     def _merge_tol(self):
         return max(1e-2, 10 * self.tol) if self.merge_tol is None else self.merge_tol
 
-    def _climb(self, ascent, X, method):
+    def _assign_radius(self):
+        return _ASSIGN_FACTOR * self._merge_tol()
+
+    def _climb(self, ascent, X, method, stop):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="X does not have valid feature")
             result = _ascend(
@@ -187,6 +224,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
                 newton=method == "newton",
                 tol=self.tol,
                 max_iter=self.max_iter,
+                stop=stop,
             )
         _warn_not_converged(result[2], self.max_iter)
         return result
@@ -194,11 +232,8 @@ class ModeClustering(ClusterMixin, BaseEstimator):
     def _set_clusters(self, modes, end, converged):
         """Cluster centres, the map from every mode found to its cluster, and
         the training labels (assigned exactly as ``predict`` assigns)."""
-        self._all_modes = modes.modes
-        self._tree = (
-            cKDTree(modes.modes @ self._ascent.whiten) if len(modes.modes) else None
-        )
-        mode_of_point = self._nearest_mode(end, converged)
+        self._near_modes = _NearModes(modes.modes, self._ascent, self._assign_radius())
+        mode_of_point = self._near_modes.index(end, converged)
         counts = np.bincount(
             mode_of_point[mode_of_point >= 0], minlength=len(modes.modes)
         )
@@ -218,16 +253,6 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self.cluster_log_density_ = modes.log_density[kept]
         self.cluster_hessian_eigenvalues_ = modes.hessian_eigenvalues[kept]
         self.labels_ = self._labels(mode_of_point)
-
-    def _nearest_mode(self, end, converged):
-        """Index of the mode (among all found at fit) each end point reached."""
-        mode = np.full(len(end), -1, dtype=np.intp)
-        if self._tree is None:
-            return mode
-        dist, nearest = self._tree.query(end @ self._ascent.whiten)
-        hit = converged & (dist <= _ASSIGN_FACTOR * self._merge_tol())
-        mode[hit] = nearest[hit]
-        return mode
 
     def _labels(self, mode_of_point):
         labels = np.full(len(mode_of_point), -1, dtype=np.intp)
@@ -251,5 +276,35 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        end, _, converged, _ = self._climb(self._ascent, X, self._method)
-        return self._labels(self._nearest_mode(end, converged))
+        end, _, converged, _ = self._climb(
+            self._ascent, X, self._method, self._near_modes
+        )
+        return self._labels(self._near_modes.index(end, converged))
+
+
+class _NearModes:
+    """Which mode, if any, lies within ``radius`` (scale units) of a point.
+
+    Called on points, returns the mask of those next to a mode: the stopping
+    rule of the ascent, which labels a point once it is that close.
+    """
+
+    def __init__(self, modes, ascent, radius):
+        self.whiten = ascent.whiten
+        self.radius = radius
+        self.tree = cKDTree(modes @ self.whiten) if len(modes) else None
+
+    def index(self, X, valid=None):
+        """Index of the mode within the radius of each point, else -1."""
+        mode = np.full(len(X), -1, dtype=np.intp)
+        if self.tree is None or len(X) == 0:
+            return mode
+        dist, nearest = self.tree.query(X @ self.whiten)
+        hit = dist <= self.radius
+        if valid is not None:
+            hit &= valid
+        mode[hit] = nearest[hit]
+        return mode
+
+    def __call__(self, X):
+        return self.index(X) >= 0

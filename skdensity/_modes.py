@@ -274,8 +274,11 @@ def _scale_covariance(density, scale, X0):
 # ---------------------------------------------------------------------------
 
 
-def _ascend(ascent, X0, *, newton, tol, max_iter):
+def _ascend(ascent, X0, *, newton, tol, max_iter, stop=None):
     """Climb log f from every row of X0.
+
+    ``stop``, if given, maps points to a boolean mask of those that need climb
+    no further (e.g. already next to a known mode); they count as converged.
 
     Returns
     -------
@@ -302,14 +305,18 @@ def _ascend(ascent, X0, *, newton, tol, max_iter):
             newton=newton,
             tol=tol,
             max_iter=max_iter,
+            stop=stop,
         )
     return X, n_iter, converged, error
 
 
-def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter):
+def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter, stop):
     """Iterate on one chunk in place; converged rows leave the active set."""
     m = X.shape[0]
     active = np.arange(m)
+    if stop is not None:
+        converged[:] = stop(X)
+        active = active[~converged]
     prev_norm = np.full(m, np.nan)
     state = _NewtonState(X, prev_norm) if newton else None
     for _ in range(max_iter):
@@ -330,6 +337,8 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter)
         est = norm * q / (1.0 - q)
         error[active] = est
         done = (est <= tol) & (norm <= np.sqrt(tol))
+        if stop is not None:
+            done |= stop(Xa)
         converged[active[done]] = True
         prev_norm[active] = norm
         active = active[~done]

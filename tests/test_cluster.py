@@ -8,6 +8,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
+import skdensity._cluster as cluster_module
 from skdensity import GaussianKDE, GaussianMixtureGrad, ModeClustering, find_modes
 
 CENTRES = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0], [8.0, 8.0]])
@@ -123,3 +124,15 @@ class _NoDerivatives:
 
     def set_params(self, **params):
         return self
+
+
+def test_modes_missed_by_the_seeds_are_found(blobs, monkeypatch):
+    # Two seeds cannot reach four modes: the other points find the rest.
+    monkeypatch.setattr(cluster_module, "_N_SEEDS", 2)
+    X, y = blobs
+    clustering = ModeClustering().fit(X)
+    assert clustering.cluster_centers_.shape == (4, 2)
+    assert adjusted_rand_score(y, clustering.labels_) > 0.99
+    assert_array_equal(clustering.predict(X), clustering.labels_)
+    reference = ModeClustering(tol=1e-6).fit(X)
+    assert_allclose(clustering.cluster_centers_, reference.cluster_centers_, atol=1e-8)
