@@ -7,8 +7,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
 
+from ._ascent import _ascend
 from ._kde import GaussianKDE
-from ._modes import _METHODS, _ascend, _summarise, _warn_not_converged, prepare_ascent
+from ._modes import _METHODS, _summarise, _warn_not_converged, prepare_ascent
 from ._utils import Interval, StrOptions, check_is_fitted, validate_data
 
 #: An end point belongs to the nearest mode within this many merge_tol: a loose
