@@ -1,7 +1,7 @@
 r"""Mode finding on any differentiable density: ascent, merging, classification.
 
 :func:`find_modes` climbs :math:`\log f` from many starts at once (the steps
-live in :mod:`skdensity._ascent`), merges the end points that reached the
+live in ``skdensity._ascent``), merges the end points that reached the
 same mode, refines one per group, and tells maxima from saddles and flat
 points by the Hessian of :math:`\log f`.
 """
