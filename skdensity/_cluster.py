@@ -70,7 +70,8 @@ class ModeClustering(ClusterMixin, BaseEstimator):
     cluster_hessian_eigenvalues_ : ndarray of shape (n_clusters, n_features)
         Eigenvalues of the Hessian of :math:`\log f` at each mode (all < 0).
     n_iter_ : int
-        Largest number of ascent iterations over the training points.
+        Largest number of ascent iterations over the training points (each
+        stops once next to a mode; see Notes).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
