@@ -76,8 +76,14 @@ def plot(path, command, estimator, X, names, extra, title):
         )
     elif command == "grad":
         Q, G = extra["queries"], extra["gradient"]
+        # A gradient is per unit of each column; drawn in axes scaled to the
+        # data's spans, steepest ascent is the gradient times the squared spans.
+        direction = G * (hi - lo + pad) ** 2
         ax.scatter(*Q.T, s=6, c="0.3")
-        ax.quiver(*Q.T, *G.T, color="tab:red", angles="xy", label="gradient")
+        ax.quiver(
+            *Q.T, *direction.T, color="tab:red", angles="xy",
+            label="gradient (ascent direction on this plot)",
+        )  # fmt: skip
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title(title, fontsize=9)
