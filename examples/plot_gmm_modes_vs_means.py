@@ -4,10 +4,11 @@ Modes of a Gaussian mixture are not its means
 
 A Gaussian mixture fitted to a skewed cluster spends several overlapping
 components on it, yet the cluster has one peak: the mixture has fewer modes
-than components, and its modes are not its means. :class:`~skdensity.GaussianMixtureGrad` is
-scikit-learn's :class:`~sklearn.mixture.GaussianMixture` with the gradient
-and Hessian of the density, which is what it takes to find the modes and to
-tell them from the saddles between them.
+than components, and its modes are not its means.
+:class:`~skdensity.GaussianMixtureGrad` is scikit-learn's
+:class:`~sklearn.mixture.GaussianMixture` with the gradient and Hessian of
+the density, which is what it takes to find the modes and to tell them from
+the saddles between them.
 """
 
 # %%
