@@ -126,3 +126,42 @@ plt.show()
 
 for n, e_in, e_edge in zip(sizes, interior, edge, strict=True):
     print(f"{n:4d} x {n:<4d} grid: interior error {e_in:.1e}, edge error {e_edge:.1e}")
+
+# %%
+# Principal curvatures on the grid
+# --------------------------------
+#
+# The same applies to the full Hessian. Differencing :math:`\log f` twice on
+# the coarse grid and taking eigenvalues, the grid method misjudges where
+# :math:`\log f` is concave (largest eigenvalue below zero) along the
+# boundary of that region and on the edges of the grid.
+
+
+def grid_hessian(values, d0, d1):
+    v0, v1 = np.gradient(values, d0, d1)
+    h00, h01 = np.gradient(v0, d0, d1)
+    h10, h11 = np.gradient(v1, d0, d1)
+    cross = (h01 + h10) / 2
+    return np.stack([np.stack([h00, cross], -1), np.stack([cross, h11], -1)], -2)
+
+
+c0, c1, coarse_points, (d0, d1) = grid(coarse)
+log_f_grid = kde.score_samples(coarse_points).reshape(c0.shape)
+top_grid = np.linalg.eigvalsh(grid_hessian(log_f_grid, d0, d1))[..., -1]
+top_exact = np.linalg.eigvalsh(kde.hessian(coarse_points, log=True))[:, -1]
+top_exact = top_exact.reshape(c0.shape)
+wrong = (top_grid < 0) != (top_exact < 0)
+inner = wrong[2:-2, 2:-2]  # beyond the reach of the one-sided edge differences
+print(
+    f"{coarse} x {coarse} grid: concavity misjudged at {wrong.sum()} of "
+    f"{wrong.size} points, {inner.sum()} of {inner.size} away from the edges"
+)
+
+fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+ax.pcolormesh(c0, c1, top_exact < 0, cmap="Greys", vmin=0, vmax=3)
+ax.scatter(c0[wrong], c1[wrong], marker="s", s=25, c="tab:red", label="misjudged")
+ax.scatter(*X.T, s=2, c="tab:blue")
+ax.set(xlabel=names[0], ylabel=names[1])
+ax.set_title("grey: log f concave (exact Hessian)", fontsize=10)
+ax.legend(loc="lower right")
+plt.show()
