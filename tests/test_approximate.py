@@ -290,3 +290,26 @@ def test_float32_queries_and_refit_to_exact():
     kde.set_params(algorithm="exact").fit(X)
     exact = naive_log_derivatives(kde.X_fit_, kde.weights_, kde.covariance_, Q)
     assert_allclose(kde.score_samples(Q), exact[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["binned", "auto"])
+def test_large_data_within_tolerance(algorithm):
+    # 2e5 kernels: the regime the approximations are for (auto bins here).
+    # The reference is the exact path, itself checked against scipy, sklearn
+    # and extrapolated differences in test_kde.py.
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200_000, 2))
+    X[:, 1] += 0.5 * X[:, 0] ** 2
+    Q = np.vstack([X[rng.choice(len(X), 300)] + 0.05, rng.normal(size=(20, 2)) * 8])
+    exact = GaussianKDE().fit(X)
+    kde = GaussianKDE(algorithm=algorithm, rtol=1e-4).fit(X)
+    assert kde._approximation.path(len(Q) * 1000) == "binned"
+    reference = (
+        exact.score_samples(Q),
+        exact.gradient(Q, log=True),
+        exact.hessian(Q, log=True),
+    )
+    approx = (kde.score_samples(Q), kde.gradient(Q, log=True), kde.hessian(Q, log=True))
+    density_errors, _, _, g = whitened_errors(kde, approx, reference)
+    for err in density_errors:
+        assert np.all(err[g < 50] <= 1e-4)
