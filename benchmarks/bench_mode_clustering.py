@@ -14,12 +14,13 @@ merges two. For each n this times, in one process on the same data,
 
 reporting wall time, the ratio to ``MeanShift()``, the largest number of
 iterations, the number of clusters and the adjusted Rand index against the
-true blobs. Then, from every point of the per-feature-Scott KDE,
-``find_modes`` with ``"mean-shift"`` and ``"newton"`` at ``tol`` 1e-3 and
-1e-8 of the bandwidth: time, mean and largest iterations per start.
+true blobs. Then, from every point of each of the two KDEs, ``find_modes``
+with ``"mean-shift"`` and ``"newton"`` at ``tol`` 1e-3 and 1e-8 of the
+bandwidth: time, mean and largest iterations per start.
 
-Times are wall-clock minima over ``--repeat`` runs (``MeanShift()`` runs
-once: it takes minutes). On a shared machine they drift; quote the ratios.
+Times are wall-clock minima over ``--repeat`` runs (``MeanShift()`` and the
+scipy-Scott ascents run once: they take minutes). On a shared machine they
+drift; quote the ratios.
 
 Run ``python benchmarks/bench_mode_clustering.py`` (``--quick``: n = 2 000
 and no ``MeanShift()``); the markdown tables are printed and written to
@@ -91,23 +92,34 @@ def clustering_rows(X, y, repeat, with_default):
 
 
 def ascent_rows(X, repeat):
-    kde = GaussianKDE(per_feature_scott(X)).fit(X)
+    """find_modes from every point, both methods, both tolerances, both KDEs.
+
+    The scipy-Scott KDE's mean shift is slow (its kernel is stretched along
+    the blobs), so its rows run once.
+    """
+    kdes = [
+        ("per-feature Scott", GaussianKDE(per_feature_scott(X)).fit(X), repeat),
+        ("scipy Scott, full H", GaussianKDE().fit(X), 1),
+    ]
     rows = []
-    for tol in (1e-3, 1e-8):
-        for method in ("mean-shift", "newton"):
-            seconds, result = timed(
-                lambda m=method, t=tol: find_modes(kde, X, method=m, tol=t), repeat
-            )
-            rows.append(
-                {
-                    "tol": tol,
-                    "method": method,
-                    "seconds": seconds,
-                    "mean_iter": result.n_iter.mean(),
-                    "max_iter": int(result.n_iter.max()),
-                    "modes": len(result.modes),
-                }
-            )
+    for name, kde, n_repeat in kdes:
+        for tol in (1e-3, 1e-8):
+            for method in ("mean-shift", "newton"):
+                seconds, result = timed(
+                    lambda m=method, t=tol, k=kde: find_modes(k, X, method=m, tol=t),
+                    n_repeat,
+                )
+                rows.append(
+                    {
+                        "kde": name,
+                        "tol": tol,
+                        "method": method,
+                        "seconds": seconds,
+                        "mean_iter": result.n_iter.mean(),
+                        "max_iter": int(result.n_iter.max()),
+                        "modes": len(result.modes),
+                    }
+                )
     return rows
 
 
@@ -132,22 +144,24 @@ def format_clustering(n, rows):
 
 def format_ascent(n, rows):
     lines = [
-        f"n = {n}, find_modes from every point (per-feature Scott KDE)",
+        f"n = {n}, find_modes from every point",
         "",
-        "| tol | method | time (s) | mean-shift / newton time | mean iter | "
+        "| KDE | tol | method | time (s) | mean-shift / newton time | mean iter | "
         "max iter | modes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ms = next(
             q["seconds"]
             for q in rows
-            if q["tol"] == r["tol"] and q["method"] == "mean-shift"
+            if q["kde"] == r["kde"]
+            and q["tol"] == r["tol"]
+            and q["method"] == "mean-shift"
         )
         ratio = f"{ms / r['seconds']:.1f}x" if r["method"] == "newton" else "1.0x"
         lines.append(
-            f"| {r['tol']:g} | {r['method']} | {r['seconds']:.2f} | {ratio} "
-            f"| {r['mean_iter']:.1f} | {r['max_iter']} | {r['modes']} |"
+            f"| {r['kde']} | {r['tol']:g} | {r['method']} | {r['seconds']:.2f} "
+            f"| {ratio} | {r['mean_iter']:.1f} | {r['max_iter']} | {r['modes']} |"
         )
     return lines
 
