@@ -199,9 +199,9 @@ def _moment_matrix(M, order, out):
         out[1 : d + 1] = M.T
         end = d + 1
     if order >= 2:
-        iu = np.triu_indices(d)
-        end = d + 1 + iu[0].size
-        np.multiply(out[1 + iu[0]], out[1 + iu[1]], out=out[d + 1 : end])
+        for i, j in zip(*np.triu_indices(d), strict=True):
+            np.multiply(out[1 + i], out[1 + j], out=out[end])
+            end += 1
     out[end:] = 0.0
     return out
 
@@ -266,8 +266,10 @@ def _shared_task(X, mix, order, plan):
             r1 = min(m_pad, r0 + rb)
             E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
             np.matmul(Yaug[r0:r1], B, out=E)
-            np.exp(E, out=E)
-            S = _moments(E, A, q)
+            # An overflow here is caught below and the block redone.
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.exp(E, out=E)
+                S = _moments(E, A, q)
             bad = ~(S[:, 0] < _OVERFLOW)
             if bad.any():
                 S[bad] = _redo_with_own_max(Yaug, acc, r0 + np.flatnonzero(bad), B, A)
@@ -459,20 +461,24 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     m = X.shape[0]
     K, d = mixture.n_components, mixture.n_features
     outputs = 8 * (1 + d + d * d)
+    # The lower-order outputs are held throughout though the caller may
+    # want only the highest one.
+    reserved = 8 * m * (1 + d) if order == 2 else 8 * m * order
     if isinstance(mixture, SharedPrecisionMixture):
         # Per query: augmented row, moment sums, outputs and finishing
         # temporaries; per component of a block: its columns and moments.
         q = _n_moments(d, order)
-        per_row = 8 * (d + 2 + q + _moment_rows(q) + _N_PROBE) + 3 * outputs
-        plan = plan_blocks(
-            m, K, per_row, bytes_per_col=8 * (d + 2 + _moment_rows(q)), n_jobs=n_jobs
-        )
+        per_row = 8 * (d + 2 + q + _moment_rows(q) + _N_PROBE) + 4 * outputs
+        per_col = 8 * (d + 2 + _moment_rows(q))
+        plan = plan_blocks(m, K, per_row, per_col, n_jobs=n_jobs, reserved=reserved)
         task = _shared_task
     else:
         # One cell is a query row against all K components: (m, K, d) residuals
         # and derivatives, (m, K) log-probabilities and responsibilities.
         per_cell = 8 * K * (3 + 2 * d + d * d)
-        plan = plan_blocks(m, 1, 3 * outputs, bytes_per_cell=per_cell, n_jobs=n_jobs)
+        plan = plan_blocks(
+            m, 1, 4 * outputs, 0, per_cell, n_jobs=n_jobs, reserved=reserved
+        )
         task = _component_task
     if len(plan.tasks) == 1:
         with single_threaded_blas():
@@ -502,16 +508,42 @@ def responsibilities(X, mixture):
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
 
 
-def to_density_scale(log_f, grad_log_f=None, hess_log_f=None):
+def to_density_scale(log_f, grad_log_f=None, hess_log_f=None, *, overwrite=False):
     """Turn derivatives of ``log f`` into derivatives of ``f``.
 
     ``grad f = f grad log f`` and
     ``hess f = f (hess log f + grad log f grad log f^T)``.
+
+    Parameters
+    ----------
+    log_f : ndarray of shape (m,)
+    grad_log_f : ndarray of shape (m, d), default=None
+    hess_log_f : ndarray of shape (m, d, d), default=None
+    overwrite : bool, default=False
+        Write the density-scale gradient and Hessian into ``grad_log_f`` and
+        ``hess_log_f`` (for a caller that no longer needs them): no
+        output-sized temporary at all. Otherwise the only allocations are the
+        results.
+
+    Returns
+    -------
+    f : ndarray of shape (m,)
+    grad_f : ndarray of shape (m, d) or None
+    hess_f : ndarray of shape (m, d, d) or None
     """
     f = np.exp(log_f)
-    grad = None if grad_log_f is None else f[:, None] * grad_log_f
     hess = None
     if hess_log_f is not None:
-        outer = grad_log_f[:, :, None] * grad_log_f[:, None, :]
-        hess = f[:, None, None] * (hess_log_f + outer)
+        if overwrite:
+            hess = hess_log_f
+            for i in range(hess.shape[1]):
+                hess[:, i] += grad_log_f[:, i, None] * grad_log_f
+        else:
+            hess = grad_log_f[:, :, None] * grad_log_f[:, None, :]
+            hess += hess_log_f
+        hess *= f[:, None, None]
+    grad = None
+    if grad_log_f is not None:
+        grad = grad_log_f if overwrite else grad_log_f.copy()
+        grad *= f[:, None]
     return f, grad, hess

@@ -71,7 +71,13 @@ ROW_ALIGN = 16
 
 
 def plan_blocks(
-    n_rows, n_cols, bytes_per_row, bytes_per_col=0, bytes_per_cell=8, n_jobs=None
+    n_rows,
+    n_cols,
+    bytes_per_row,
+    bytes_per_col=0,
+    bytes_per_cell=8,
+    n_jobs=None,
+    reserved=0,
 ):
     """Cut an ``n_rows x n_cols`` computation into cache-sized blocks.
 
@@ -97,14 +103,18 @@ def plan_blocks(
     n_jobs : int, default=None
         When more than one job runs, rows are split into at least
         ``_TASKS_PER_WORKER`` chunks per worker.
+    reserved : int, default=0
+        Bytes of ``working_memory`` already spoken for (arrays the caller
+        holds throughout).
 
     Returns
     -------
     BlockPlan
     """
-    budget = working_memory_bytes()
+    budget = max(working_memory_bytes() - reserved, _CACHE_BLOCK_BYTES // 4)
     cells = max(1, min(_CACHE_BLOCK_BYTES, budget // 4) // bytes_per_cell)
     col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
+    col_block = min(col_block, max(1, budget // 4 // max(1, bytes_per_col)))
     row_block = min(max(1, cells // col_block), n_rows + ROW_ALIGN - 1)
     row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
     fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)

@@ -1,0 +1,138 @@
+"""n_jobs, joblib backends and a real dask.distributed cluster give the same numbers.
+
+Query chunks are cut at the same rows whatever the number of workers, and
+each query's result depends on that query alone, so parallel results must
+equal serial ones bit for bit, not merely to rounding.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from joblib import parallel_config
+from numpy.testing import assert_array_equal
+from sklearn import config_context
+from threadpoolctl import threadpool_info
+
+from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
+
+
+def _blas_threads():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def _all_results(est, Q):
+    return [
+        est.score_samples(Q),
+        est.gradient(Q),
+        est.gradient(Q, log=True),
+        est.hessian(Q),
+        est.hessian(Q, log=True),
+    ]
+
+
+def _assert_same(results, expected):
+    for got, want in zip(results, expected, strict=True):
+        assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(1500, 3)), rng.normal(4, 1, size=(700, 3))])
+    Q = rng.normal(2, 2, size=(1003, 3))
+    return X, Q
+
+
+@pytest.mark.parametrize("n_jobs", [2, 3, -1])
+def test_threads_give_identical_results(data, n_jobs):
+    X, Q = data
+    serial = GaussianKDE().fit(X)
+    parallel = GaussianKDE(n_jobs=n_jobs).fit(X)
+    # A small budget: many row chunks and component blocks.
+    with config_context(working_memory=1):
+        expected = _all_results(serial, Q)
+        _assert_same(_all_results(parallel, Q), expected)
+    _assert_same(_all_results(parallel, Q), _all_results(serial, Q))
+
+
+def test_mixture_follows_parallel_config(data):
+    # GaussianMixture has no n_jobs; joblib's n_jobs setting still applies.
+    X, Q = data
+    gm = GaussianMixtureGrad(4, random_state=0).fit(X)
+    with config_context(working_memory=0.1):
+        expected = _all_results(gm, Q)
+        with parallel_config(n_jobs=2):
+            _assert_same(_all_results(gm, Q), expected)
+
+
+def test_blas_threads_are_restored(data):
+    # The core runs BLAS single-threaded and restores the setting, also
+    # when several threads call it at once.
+    X, Q = data
+    before = _blas_threads()
+    kde = GaussianKDE(n_jobs=2).fit(X)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(3):
+                kde.hessian(Q[:300])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert _blas_threads() == before
+
+
+def test_loky_processes_give_identical_results(data):
+    X, Q = data
+    kde = GaussianKDE().fit(X)
+    Q = Q[:400]
+    with config_context(working_memory=0.2):
+        expected = _all_results(kde, Q)
+        with parallel_config(backend="loky", n_jobs=2):
+            _assert_same(_all_results(kde, Q), expected)
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_identical_results(data):
+    # A real dask.distributed cluster on loopback, two worker processes:
+    # joblib.parallel_config(backend="dask") sends the query chunks there.
+    distributed = pytest.importorskip(
+        "distributed", reason="dask[distributed] is in the test extra"
+    )
+    X, Q = data
+    kde = GaussianKDE().fit(X)
+    gm = GaussianMixtureGrad(4, random_state=0).fit(X)
+    starts = X[::100]
+    with config_context(working_memory=0.2):
+        expected = _all_results(kde, Q) + _all_results(gm, Q)
+        modes = find_modes(kde, starts)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        config_context(working_memory=0.2),
+        parallel_config(backend="dask", n_jobs=2),
+    ):
+        with distributed.get_task_stream(client) as stream:
+            results = _all_results(kde, Q) + _all_results(gm, Q)
+        on_cluster = find_modes(kde, starts)
+        # The chunks did run on the workers.
+        assert len(stream.data) >= 10
+        workers = {task["worker"] for task in stream.data}
+        assert workers <= set(client.scheduler_info()["workers"])
+    _assert_same(results, expected)
+    assert_array_equal(on_cluster.modes, modes.modes)
+    assert_array_equal(on_cluster.labels, modes.labels)
