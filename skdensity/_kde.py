@@ -149,9 +149,10 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     :math:`r` is enlarged until that is below :math:`\epsilon` times the
     density already summed. ``"binned"`` bins with a narrow Gaussian instead
     of linear binning, so that its error is exponentially small in the grid
-    step rather than :math:`O(\delta^2)`; its parameters are derived from the
-    same target (the bound then holds to leading order and is checked by the
-    tests). For the logarithm, to first order,
+    step rather than :math:`O(\delta^2)`; its grid and cut-offs are set from
+    the same target with a calibrated margin (measured errors at most 0.7
+    rtol, for the Hessian; far less for f), not a proof. For the logarithm,
+    to first order,
     :math:`|\Delta\log f| \le \epsilon`,
     :math:`\|\Delta\nabla_y\log f\| \le \epsilon(1 + \|g\|)` with
     :math:`g = \nabla_y \log f`, and
