@@ -30,9 +30,9 @@ _TRUST_RADIUS = 2.0
 #: A Newton step is kept only if the next Newton step is at most this fraction
 #: of it (natural monotonicity test); otherwise the point steps back.
 _CONTRACTION = 0.75
-#: After a Newton step shorter than this (scale units) the next step reuses
-#: its Hessian.
-_CHORD_RADIUS = 0.1
+#: A step with the previous Newton step's Hessian (chord step) is kept if it
+#: is at most this fraction of that step and two more such steps reach tol.
+_CHORD_CONTRACTION = 0.25
 #: Largest eigenvalue of the scaled Hessian of log f below which a point is a
 #: (strict) maximum; above it the point is a saddle or flat point.
 _FLAT_TOL = 1e-6
@@ -263,7 +263,7 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
             break
         Xa = X[active]
         if newton:
-            step = _newton_iteration(ascent, Xa, active, state)
+            step = _newton_iteration(ascent, Xa, active, state, tol)
         else:
             step = ascent.fixed_point_step(Xa)
         Xa += step
@@ -297,21 +297,25 @@ class _NewtonState:
         self.prev_norm = prev_norm
 
 
-def _newton_iteration(ascent, Xa, active, state):
+def _newton_iteration(ascent, Xa, active, state, tol):
     r"""One safeguarded Newton iteration on the active rows; returns the steps.
 
-    The Hessian is evaluated only where a Newton step can be taken: not where
-    the fixed-point step of a KDE or mixture already exceeds the trust radius
-    (a KDE's Newton step is never shorter than its mean-shift step, since
+    The Hessian is evaluated only where it is needed. Not where the
+    fixed-point step of a KDE or mixture already exceeds the trust radius: a
+    KDE's Newton step is never shorter than its mean-shift step, since
     :math:`-L^\top \nabla^2\log f\, L = I - L^{-1} \mathrm{Cov}_r L^{-\top}
-    \preceq I`), and not after a Newton step shorter than
-    ``_CHORD_RADIUS``, which reuses the previous Hessian (chord step; the
-    Hessian barely changes over such a step).
+    \preceq I`. And not after a Newton step whose Hessian still serves: the
+    step with the previous Hessian (chord step) is kept if it contracts by
+    ``_CHORD_CONTRACTION`` and two more steps at that rate would reach
+    ``tol``; elsewhere a fresh Hessian gives a true Newton step. With a loose
+    ``tol`` most points need one Hessian; a tight one keeps the quadratic end
+    game.
     """
     grad = ascent.gradient(Xa)
     k, d = Xa.shape
     hess = np.zeros((k, d, d))
-    reuse = state.pending[active] & (state.prev_norm[active] <= _CHORD_RADIUS)
+    prev_norm = state.prev_norm[active]
+    reuse = state.pending[active]
     fresh = ~reuse
     if ascent.kind != "other":
         fresh &= ascent.norm(grad @ ascent.scale) <= _TRUST_RADIUS
@@ -320,8 +324,20 @@ def _newton_iteration(ascent, Xa, active, state):
         hess[fresh] = ascent.hessian(Xa[fresh])
     have = reuse | fresh
     step, use_newton = ascent.newton_step(grad, hess, have)
-    # Natural monotonicity test on the previous Newton step.
     norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
+    # A chord step (previous Hessian) gets a fresh Hessian unless it contracts
+    # well and two more steps at its rate would reach tol.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = norm / prev_norm
+    good = use_newton & (rate <= _CHORD_CONTRACTION) & (norm * rate**2 <= tol)
+    poor = reuse & ~good
+    if poor.any():
+        hess[poor] = ascent.hessian(Xa[poor])
+        step[poor], use_newton[poor] = ascent.newton_step(
+            grad[poor], hess[poor], np.ones(np.count_nonzero(poor), dtype=bool)
+        )
+        norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
+    # Natural monotonicity test on the previous Newton step.
     shrinks = use_newton & (norm <= _CONTRACTION * state.prev_norm[active])
     back = state.pending[active] & ~shrinks
     if back.any():

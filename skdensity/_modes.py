@@ -278,8 +278,12 @@ def find_modes(
     kernel/component scales); elsewhere it takes the fixed-point step above.
     A Newton step is kept only if the next Newton step is at most 3/4 as
     long (the natural monotonicity test of Deuflhard); otherwise the point
-    returns and takes the fixed-point step instead. Near a mode every step is
-    a Newton step, so the end game converges quadratically.
+    returns and takes the fixed-point step instead. After a Newton step the
+    previous Hessian is tried first and kept if that (chord) step contracts
+    by 4 or more and two more such steps would reach ``tol``; otherwise the
+    Hessian is re-evaluated. Near a mode every step is thus a Newton or
+    chord step: the end game converges quadratically (or nearly), and a
+    loose ``tol`` costs about one Hessian per start.
 
     End points that converged are merged greedily (best converged first)
     within ``merge_tol``. One point per group is then refined by Newton steps
