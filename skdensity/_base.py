@@ -12,12 +12,18 @@ class GaussianMixtureDerivativesMixin:
     A class using this mixin implements ``_get_mixture()``, returning the
     canonical mixture of :func:`skdensity._gaussian_mixture_math.make_mixture`
     built from its public fitted attributes. The derivatives are those of the
-    function whose logarithm ``score_samples`` returns.
+    function whose logarithm ``score_samples`` returns. A class with another
+    way to evaluate the same mixture (an approximation) overrides
+    ``_evaluate``, which receives validated queries.
     """
 
     def _log_density_derivatives(self, X, order):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self._evaluate(X, order)
+
+    def _evaluate(self, X, order):
+        """``(log f, grad log f, hess log f)`` up to ``order`` at validated ``X``."""
         return log_density_derivatives(
             X, self._get_mixture(), order, n_jobs=getattr(self, "n_jobs", None)
         )

@@ -264,13 +264,10 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     def _get_mixture(self):
         return self._mixture
 
-    def _log_density_derivatives(self, X, order):
-        approximation = getattr(self, "_approximation", None)
-        if approximation is None:
-            return super()._log_density_derivatives(X, order)
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return approximation.evaluate(X, order, n_jobs=self.n_jobs)
+    def _evaluate(self, X, order):
+        if self._approximation is None:
+            return super()._evaluate(X, order)
+        return self._approximation.evaluate(X, order, n_jobs=self.n_jobs)
 
     def score_samples(self, X):
         """Log-density at each query point.
