@@ -36,6 +36,11 @@ _MIN_BLOCK_ROWS = 32
 #: Chunks handed to each joblib worker, for load balance.
 _TASKS_PER_WORKER = 2
 
+#: Below this many bytes of cells (about a millisecond of work) a computation
+#: runs in one chunk whatever ``n_jobs`` is: starting workers would cost more
+#: than they save.
+_MIN_PARALLEL_BYTES = 2**23
+
 
 def working_memory_bytes():
     """Return sklearn's ``working_memory`` setting in bytes."""
@@ -102,7 +107,8 @@ def plan_blocks(
         Bytes of one (row, column) cell of a block.
     n_jobs : int, default=None
         When more than one job runs, rows are split into at least
-        ``_TASKS_PER_WORKER`` chunks per worker.
+        ``_TASKS_PER_WORKER`` chunks per worker (unless the whole computation
+        is smaller than ``_MIN_PARALLEL_BYTES``).
     reserved : int, default=0
         Bytes of ``working_memory`` already spoken for (arrays the caller
         holds throughout).
@@ -121,6 +127,8 @@ def plan_blocks(
     task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))
     task_rows = max(row_block, task_rows - task_rows % row_block)
     n_workers = effective_n_jobs(n_jobs)
+    if n_rows * n_cols * bytes_per_cell < _MIN_PARALLEL_BYTES:
+        n_workers = 1
     if n_workers > 1:
         n_blocks = -(-n_rows // row_block)
         per_task = max(1, -(-n_blocks // (_TASKS_PER_WORKER * n_workers)))

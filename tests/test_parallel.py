@@ -15,6 +15,7 @@ from sklearn import config_context
 from threadpoolctl import threadpool_info
 
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
+from skdensity._utils import plan_blocks
 
 
 def _blas_threads():
@@ -58,12 +59,24 @@ def test_threads_give_identical_results(data, n_jobs):
 
 def test_mixture_follows_parallel_config(data):
     # GaussianMixture has no n_jobs; joblib's n_jobs setting still applies.
+    # (Enough queries that the work is worth splitting.)
     X, Q = data
+    Q = np.tile(Q, (40, 1))
     gm = GaussianMixtureGrad(4, random_state=0).fit(X)
     with config_context(working_memory=0.1):
         expected = _all_results(gm, Q)
         with parallel_config(n_jobs=2):
             _assert_same(_all_results(gm, Q), expected)
+
+
+def test_work_is_split_only_when_worth_it():
+    # Tasks start at multiples of the block (so results cannot depend on
+    # n_jobs); tiny computations stay in one task.
+    big = plan_blocks(5000, 3000, 100, n_jobs=2)
+    assert len(big.tasks) >= 4
+    assert all(t.start % big.row_block == 0 for t in big.tasks)
+    assert plan_blocks(5000, 3000, 100).tasks == [slice(0, 5000)]
+    assert len(plan_blocks(50, 300, 100, n_jobs=2).tasks) == 1
 
 
 def test_blas_threads_are_restored(data):
@@ -93,7 +106,6 @@ def test_blas_threads_are_restored(data):
 def test_loky_processes_give_identical_results(data):
     X, Q = data
     kde = GaussianKDE().fit(X)
-    Q = Q[:400]
     with config_context(working_memory=0.2):
         expected = _all_results(kde, Q)
         with parallel_config(backend="loky", n_jobs=2):
@@ -108,12 +120,12 @@ def test_dask_cluster_gives_identical_results(data):
         "distributed", reason="dask[distributed] is in the test extra"
     )
     X, Q = data
+    Q_gm = np.tile(Q, (40, 1))  # enough work to be split for the mixture
     kde = GaussianKDE().fit(X)
     gm = GaussianMixtureGrad(4, random_state=0).fit(X)
-    starts = X[::100]
     with config_context(working_memory=0.2):
-        expected = _all_results(kde, Q) + _all_results(gm, Q)
-        modes = find_modes(kde, starts)
+        expected = _all_results(kde, Q) + _all_results(gm, Q_gm)
+    modes = find_modes(kde)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -123,16 +135,21 @@ def test_dask_cluster_gives_identical_results(data):
             dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster) as client,
-        config_context(working_memory=0.2),
-        parallel_config(backend="dask", n_jobs=2),
+        parallel_config(backend="dask"),
     ):
+        with (
+            distributed.get_task_stream(client) as stream,
+            config_context(working_memory=0.2),
+        ):
+            results = _all_results(kde, Q) + _all_results(gm, Q_gm)
+        n_tasks = len(stream.data)
+        # find_modes ascends from all 2200 points at once (in one chunk at the
+        # default working_memory): its density calls are split too.
         with distributed.get_task_stream(client) as stream:
-            results = _all_results(kde, Q) + _all_results(gm, Q)
-        on_cluster = find_modes(kde, starts)
+            on_cluster = find_modes(kde)
         # The chunks did run on the workers.
-        assert len(stream.data) >= 10
-        workers = {task["worker"] for task in stream.data}
-        assert workers <= set(client.scheduler_info()["workers"])
+        assert n_tasks >= 20
+        assert len(stream.data) >= 2
     _assert_same(results, expected)
     assert_array_equal(on_cluster.modes, modes.modes)
     assert_array_equal(on_cluster.labels, modes.labels)
