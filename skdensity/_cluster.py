@@ -159,6 +159,16 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self : ModeClustering
             The fitted estimator.
         """
+        try:
+            return self._fit(X)
+        except Exception:
+            # A failed fit leaves no half-fitted state (validate_data already
+            # set n_features_in_).
+            for name in [a for a in vars(self) if a.endswith("_")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, X):
         X = validate_data(self, X, dtype=np.float64)
         density = GaussianKDE() if self.density is None else clone(self.density)
         missing = [
@@ -176,9 +186,16 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         ascent, X, method = prepare_ascent(
             density, X, method=self.method, scale=self.scale
         )
-        self.density_ = density
         self._ascent, self._method = ascent, method
-        merge_tol = self._merge_tol()
+        modes, end, n_iter, converged = self._find_modes(X)
+        self.density_ = density
+        self._set_clusters(modes, end, converged)
+        self.n_iter_ = int(n_iter.max())
+        return self
+
+    def _find_modes(self, X):
+        """Modes from the seeds, then every point's climb (see Notes)."""
+        ascent, method, merge_tol = self._ascent, self._method, self._merge_tol()
         # 1. The modes reached from an evenly spaced subsample of seeds.
         seeds = X[:: -(-len(X) // _N_SEEDS)]
         with warnings.catch_warnings():
@@ -197,19 +214,16 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         # 3. End points away from the known modes are new modes (or saddles).
         new = converged & ~near_known(end)
         candidates = np.vstack([known, end[new]])
-        n_known = len(known)
         modes = _summarise(
             ascent,
             candidates,
             np.zeros(len(candidates), dtype=np.intp),
             np.ones(len(candidates), dtype=bool),
-            np.concatenate([np.zeros(n_known), error[new]]),
+            np.concatenate([np.zeros(len(known)), error[new]]),
             merge_tol,
             method,
         )
-        self._set_clusters(modes, end, converged)
-        self.n_iter_ = int(n_iter.max())
-        return self
+        return modes, end, n_iter, converged
 
     def _merge_tol(self):
         return max(1e-2, 10 * self.tol) if self.merge_tol is None else self.merge_tol

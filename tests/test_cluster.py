@@ -110,6 +110,11 @@ def test_bad_density_and_features():
     clustering = ModeClustering().fit(X)
     with pytest.raises(ValueError, match="X has 3 features"):
         clustering.predict(np.zeros((2, 3)))
+    # A fit that fails (Scott's rule on one sample) leaves no fitted state.
+    failed = ModeClustering()
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        failed.fit(X[:1])
+    assert not [name for name in vars(failed) if name.endswith("_")]
 
 
 class _NoDerivatives:
