@@ -36,14 +36,20 @@ Two paths evaluate these formulas:
   far the query lies from the data. Then
   :math:`\nabla\log f = U(\bar m - y)` and
   :math:`\nabla^2\log f = U(\mathrm{Cov}_r(m) - I)U^\top` with
-  :math:`\bar m = \sum_k r_k m_k`. Everything is matrix products over blocks
-  of queries and components, with an online log-sum-exp across component
-  blocks; no Python loop over components, no ``m x K x d`` array.
-* **per-component** (a mixture with its own precisions). Loops over the few
-  components, forming :math:`g_k` explicitly; the Hessian uses the centred
-  form above, which is free of cancellation far from the data.
+  :math:`\bar m = \sum_k r_k m_k`. Per block of queries and components:
+  one matrix product writes the exponents (the softmax shift folded in),
+  ``exp`` runs in place, one matrix product with the rows
+  :math:`[1, m_k, \mathrm{triu}(m_k m_k^\top)]` accumulates the moments; an
+  online log-sum-exp joins the component blocks. No Python loop over
+  components, no ``m x K x d`` array.
+* **per-component** (a mixture with its own precisions). The residuals of
+  all components come from one matrix product, :math:`g_k` explicitly from
+  them; the Hessian uses the centred form above, which is free of
+  cancellation far from the data.
 
-Rows are processed in chunks sized from scikit-learn's ``working_memory``.
+Blocks are sized to stay in cache, row chunks (the unit of ``n_jobs``) to
+stay within scikit-learn's ``working_memory``; rows are padded to full BLAS
+tiles so that each query's result depends on that query alone.
 """
 
 from dataclasses import dataclass
@@ -286,13 +292,19 @@ def _shared_task(X, mix, order, plan):
 def _redo_with_own_max(Yaug, acc, rows, B, A):
     """Moments of a block for ``rows`` whose shift was too low: raise each
     row's shift to the block maximum, rescaling its running sums."""
+    n = rows.size
     shift = -Yaug[rows, -1]
-    logits = Yaug[rows, :-1] @ B[:-1]
-    new_shift = np.maximum(shift, logits.max(axis=1))
+    # Padded to full tiles, so that a row's result does not depend on which
+    # other rows are redone with it.
+    lhs = np.zeros((-(-n // ROW_ALIGN) * ROW_ALIGN, Yaug.shape[1] - 1))
+    lhs[:n] = Yaug[rows, :-1]
+    logits = lhs @ B[:-1]
+    new_shift = np.maximum(shift, logits[:n].max(axis=1))
     acc[rows] *= np.exp(shift - new_shift)[:, None]
     Yaug[rows, -1] = -new_shift
-    logits -= new_shift[:, None]
-    return _moments(np.exp(logits, out=logits), A, acc.shape[1])
+    logits[:n] -= new_shift[:, None]
+    logits[n:] = -np.inf
+    return _moments(np.exp(logits, out=logits), A, acc.shape[1])[:n]
 
 
 def _shared_finish(Yaug, acc, mix, order):
