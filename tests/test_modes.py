@@ -213,6 +213,15 @@ def test_mean_shift_and_newton_reach_the_same_modes():
     assert results[1].n_iter.mean() < results[0].n_iter.mean()
 
 
+def test_auto_method_depends_on_dimension_and_density():
+    rng = np.random.default_rng(0)
+    for d, expected in [(2, "newton"), (5, "newton"), (6, "mean-shift")]:
+        kde = GaussianKDE(bandwidth=1.0).fit(rng.normal(size=(20, d)))
+        assert find_modes(kde).method == expected
+    # Without a fixed point the safeguarded gradient step is slow: Newton.
+    assert find_modes(DoubleWell(), [[0.5, 0.5]]).method == "newton"
+
+
 def test_default_starts_are_the_training_points_subsampled(monkeypatch):
     X = _overlapping_data()[:50]
     kde = GaussianKDE().fit(X)
