@@ -134,6 +134,48 @@ def test_user_density_modes_saddle_and_curvature(method):
     assert_array_equal(signs, [1, -1, 1, -1])
 
 
+class SoftPeak:
+    """A user's density: log f = -sqrt(1 + |x|^2), concave, its mode at 0.
+
+    From |x| > 1 a pure Newton step overshoots (x -> -x^3 in 1-D) and
+    diverges.
+    """
+
+    def score_samples(self, X):
+        return -np.sqrt(1 + np.sum(np.asarray(X) ** 2, axis=1))
+
+    def gradient(self, X, log=False):
+        X = np.asarray(X)
+        return -X / np.sqrt(1 + np.sum(X**2, axis=1))[:, None]
+
+    def hessian(self, X, log=False):
+        X = np.asarray(X)
+        r = 1 + np.sum(X**2, axis=1)[:, None, None]
+        outer = X[:, :, None] * X[:, None, :]
+        return -np.eye(X.shape[1]) / np.sqrt(r) + outer / r**1.5
+
+
+def test_newton_overshoot_is_undone(monkeypatch):
+    import skdensity._ascent as ascent_module
+
+    undone = []
+    original = ascent_module._newton_iteration
+
+    def spy(ascent, Xa, active, state, tol):
+        before = Xa.copy()
+        step = original(ascent, Xa, active, state, tol)
+        undone.append(np.any(Xa != before))  # a point was moved back
+        return step
+
+    monkeypatch.setattr(ascent_module, "_newton_iteration", spy)
+    result = find_modes(SoftPeak(), [[1.2], [3.0], [-0.4]], method="newton")
+    assert any(undone)
+    assert result.converged.all()
+    assert_allclose(result.modes, [[0.0]], atol=1e-12)
+    assert_array_equal(result.labels, 0)
+    assert_allclose(result.hessian_eigenvalues, [[-1.0]])
+
+
 # ---------------------------------------------------------------------------
 # Gaussian mixtures: modes are not the means
 # ---------------------------------------------------------------------------
