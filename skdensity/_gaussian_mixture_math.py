@@ -427,6 +427,13 @@ def _symmetrize(H):
     return H
 
 
+def _single_threaded(task, *args):
+    # Also inside the workers of a process-based backend (loky, dask), which
+    # the caller's BLAS limit does not reach; nested uses share one limit.
+    with single_threaded_blas():
+        return task(*args)
+
+
 def _empty_outputs(m, d, order):
     return (
         np.empty(m),
@@ -497,7 +504,7 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
             return task(X, mixture, order, plan)
     out = _empty_outputs(m, d, order)
     for_each_row_chunk(
-        lambda Xc: task(Xc, mixture, order, plan),
+        lambda Xc: _single_threaded(task, Xc, mixture, order, plan),
         X,
         plan.tasks,
         lambda rows, values: _store(out, rows, values),
