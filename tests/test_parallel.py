@@ -14,6 +14,7 @@ from numpy.testing import assert_array_equal
 from sklearn import config_context
 from threadpoolctl import threadpool_info
 
+import skdensity._gaussian_mixture_math as core
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
 from skdensity._utils import plan_blocks
 
@@ -77,6 +78,24 @@ def test_work_is_split_only_when_worth_it():
     assert all(t.start % big.row_block == 0 for t in big.tasks)
     assert plan_blocks(5000, 3000, 100).tasks == [slice(0, 5000)]
     assert len(plan_blocks(50, 300, 100, n_jobs=2).tasks) == 1
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_blas_is_single_threaded_inside(monkeypatch, data, n_jobs):
+    # n_jobs threads each running a multi-threaded BLAS would oversubscribe
+    # the cores: inside the core's chunks BLAS has one thread.
+    X, Q = data
+    seen = []
+    task = core._shared_task
+
+    def spy(*args):
+        seen.append(_blas_threads())
+        return task(*args)
+
+    monkeypatch.setattr(core, "_shared_task", spy)
+    GaussianKDE(n_jobs=n_jobs).fit(X).score_samples(Q)
+    assert seen
+    assert all(threads == [1] * len(threads) for threads in seen)
 
 
 def test_blas_threads_are_restored(data):
