@@ -9,8 +9,9 @@ Gaussian mixture (``means_``, ``precisions_``, ``covariance_type``,
 
 Distances, tolerances and curvatures are measured in a *scale metric*
 :math:`\|\delta\|_S = \sqrt{\delta^\top S^{-1} \delta}`: the kernel covariance
-:math:`H` for a KDE, :math:`(\sum_k P_k)^{-1}` for a mixture with precisions
-:math:`P_k` (no wider than its narrowest component in any direction), and for
+:math:`H` for a KDE, :math:`\sum_k w_k \Sigma_k` for a mixture with weights
+:math:`w_k` and covariances :math:`\Sigma_k` (a degenerate component of
+vanishing variance does not shrink the scale of the others), and for
 any other density the curvature of :math:`\log f` at the starts, unless the
 user passes ``scale``. The steps and their safeguards are described in
 :func:`skdensity.find_modes`.
@@ -22,6 +23,7 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.utils import gen_batches
 
 from ._kde import GaussianKDE
+from ._mixture import expand_by_covariance_type
 from ._utils import working_memory_bytes
 
 #: Newton steps longer than this (in scale units) are replaced by the
@@ -60,7 +62,7 @@ class _Ascent:
         ).T
         self.kind = _density_kind(density)
         if self.kind == "mixture":
-            self.precisions = _mixture_precisions(density)
+            self.precisions = _mixture_matrices(density, "precisions_")
             self.precision_means = np.einsum(
                 "kij,kj->ki", self.precisions, density.means_
             )
@@ -157,18 +159,11 @@ def _density_kind(density):
     return "other"
 
 
-def _mixture_precisions(mixture):
-    """Component precisions of a scikit-learn mixture, shape (K, d, d)."""
-    P = np.asarray(mixture.precisions_, dtype=np.float64)
-    n_components, d = mixture.means_.shape
-    kind = mixture.covariance_type
-    if kind == "full":
-        return P
-    if kind == "tied":
-        return np.broadcast_to(P, (n_components, d, d))
-    if kind == "diag":
-        return P[:, :, None] * np.eye(d)
-    return P[:, None, None] * np.eye(d)
+def _mixture_matrices(mixture, name):
+    """``precisions_`` or ``covariances_`` of a scikit-learn mixture, (K, d, d)."""
+    return expand_by_covariance_type(
+        getattr(mixture, name), mixture.covariance_type, mixture.means_.shape
+    )
 
 
 def _scale_covariance(density, scale, X0):
@@ -195,7 +190,12 @@ def _scale_covariance(density, scale, X0):
     if kind == "kde":
         return np.asarray(density.covariance_, dtype=np.float64)
     if kind == "mixture":
-        return np.linalg.inv(_mixture_precisions(density).sum(axis=0))
+        # The weight-averaged component covariance: a collapsed component
+        # (variance ~ reg_covar) must not shrink the scale of the others.
+        weights = np.asarray(density.weights_, dtype=np.float64)
+        return np.einsum(
+            "k,kij->ij", weights, _mixture_matrices(density, "covariances_")
+        )
     # Median over the starts of the largest curvature of log f.
     lam = np.linalg.eigvalsh(-density.hessian(X0, log=True))[:, -1]
     lam = lam[lam > 0]

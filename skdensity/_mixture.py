@@ -52,17 +52,47 @@ def _canonical_mixture(log_weights, means, precisions_cholesky, covariance_type)
     """
     means = np.asarray(means, dtype=np.float64)
     prec_chol = np.asarray(precisions_cholesky, dtype=np.float64)
-    eye = np.eye(means.shape[1])
-    if covariance_type == "diag":
-        prec_chol = prec_chol[:, :, None] * eye
-    elif covariance_type == "spherical":
-        prec_chol = prec_chol[:, None, None] * eye
-    elif covariance_type not in ("full", "tied"):
-        raise ValueError(
-            f"covariance_type must be 'full', 'tied', 'diag' or 'spherical'; "
-            f"got {covariance_type!r}."
-        )
+    if covariance_type != "tied":
+        prec_chol = expand_by_covariance_type(prec_chol, covariance_type, means.shape)
     return make_mixture(log_weights, means, prec_chol)
+
+
+def expand_by_covariance_type(values, covariance_type, means_shape):
+    """Per-component (K, d, d) matrices from scikit-learn's compact storage.
+
+    The one place that reads scikit-learn's four storage forms, for any
+    per-component matrix that is diagonal in the "diag" and a multiple of the
+    identity in the "spherical" case (covariances, precisions and their
+    Cholesky factors).
+
+    Parameters
+    ----------
+    values : ndarray
+        Of shape (K, d, d) for ``"full"``, (d, d) for ``"tied"``, (K, d) for
+        ``"diag"`` and (K,) for ``"spherical"``.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    means_shape : tuple of int
+        ``(K, d)``.
+
+    Returns
+    -------
+    ndarray of shape (K, d, d)
+        A tied matrix is broadcast (read-only view).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    eye = np.eye(means_shape[1])
+    if covariance_type == "full":
+        return values
+    if covariance_type == "tied":
+        return np.broadcast_to(values, (means_shape[0],) + values.shape)
+    if covariance_type == "diag":
+        return values[:, :, None] * eye
+    if covariance_type == "spherical":
+        return values[:, None, None] * eye
+    raise ValueError(
+        f"covariance_type must be 'full', 'tied', 'diag' or 'spherical'; "
+        f"got {covariance_type!r}."
+    )
 
 
 def _expected_log_weights(weight_concentration, prior_type):

@@ -233,8 +233,8 @@ def find_modes(
         Scale covariance :math:`S` of the tolerances, in the forms of
         ``GaussianKDE(bandwidth=...)``: a length :math:`s` (:math:`S = s^2 I`),
         per-feature lengths, or a covariance matrix. ``None``: the kernel
-        covariance of a KDE, :math:`(\sum_k P_k)^{-1}` for a mixture with
-        component precisions :math:`P_k`, and for other densities
+        covariance of a KDE, the weight-averaged component covariance
+        :math:`\sum_k w_k \Sigma_k` for a mixture, and for other densities
         :math:`I/\lambda` with :math:`\lambda` the median over the starts of the
         largest eigenvalue of :math:`-\nabla^2 \log f`.
     random_state : int, Generator or None, default=None

@@ -336,3 +336,31 @@ class _Convex(DoubleWell):
 
     def hessian(self, X, log=False):
         return np.broadcast_to(np.eye(2), (len(X), 2, 2)).copy()
+
+
+@pytest.mark.parametrize("method", ["mean-shift", "newton"])
+def test_collapsed_component_does_not_shrink_the_scale(method):
+    # 40 identical rows make one component collapse to variance reg_covar;
+    # the other two stay wide (standard deviation 10), so their curvature is
+    # 1e-8 of the collapsed one's. Each component mean is (numerically) a
+    # mode: the components are 30 standard deviations apart.
+    rng = np.random.default_rng(0)
+    X = np.vstack(
+        [
+            rng.normal(0, 10, (200, 2)),
+            rng.normal(300, 10, (200, 2)),
+            np.full((40, 2), [0.0, 300.0]),
+        ]
+    )
+    gm = GaussianMixtureGrad(n_components=3, random_state=0).fit(X)
+    assert np.sort(np.linalg.eigvalsh(gm.covariances_).min(axis=1))[0] < 1e-5
+    result = find_modes(gm, X, method=method)
+    assert len(result.saddle_points) == 0
+    assert np.all(result.converged) and np.all(result.labels >= 0)
+    assert len(result.modes) == 3
+    # Each mode is a stationary point with a negative-definite Hessian, next
+    # to a component mean.
+    assert_allclose(gm.gradient(result.modes, log=True), 0, atol=1e-6)
+    assert np.all(np.linalg.eigvalsh(gm.hessian(result.modes, log=True)) < 0)
+    dist = np.linalg.norm(result.modes[:, None] - gm.means_[None], axis=2).min(1)
+    assert np.all(dist < 1e-2)
