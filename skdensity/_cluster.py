@@ -10,7 +10,13 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
 from ._ascent import _ascend
 from ._kde import GaussianKDE
 from ._modes import _METHODS, _summarise, _warn_not_converged, prepare_ascent
-from ._utils import Interval, StrOptions, check_is_fitted, validate_data
+from ._utils import (
+    Interval,
+    StrOptions,
+    check_is_fitted,
+    discard_fit_on_error,
+    validate_data,
+)
 
 #: An end point belongs to the nearest mode within this many merge_tol: a loose
 #: tol leaves end points short of the mode along its flattest direction.
@@ -159,14 +165,8 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self : ModeClustering
             The fitted estimator.
         """
-        try:
+        with discard_fit_on_error(self):
             return self._fit(X)
-        except Exception:
-            # A failed fit leaves no half-fitted state (validate_data already
-            # set n_features_in_).
-            for name in [a for a in vars(self) if a.endswith("_")]:
-                delattr(self, name)
-            raise
 
     def _fit(self, X):
         X = validate_data(self, X, dtype=np.float64)

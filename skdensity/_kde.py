@@ -16,6 +16,7 @@ from ._utils import (
     StrOptions,
     _check_sample_weight,
     check_is_fitted,
+    discard_fit_on_error,
     validate_data,
 )
 
@@ -221,15 +222,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         self : GaussianKDE
             The fitted estimator.
         """
-        try:
+        with discard_fit_on_error(self, private=("_mixture", "_approximation")):
             return self._fit(X, sample_weight)
-        except Exception:
-            # A failed fit leaves no half-fitted state (validate_data already
-            # set n_features_in_).
-            private = ("_mixture", "_approximation")
-            for name in [a for a in vars(self) if a.endswith("_") or a in private]:
-                delattr(self, name)
-            raise
 
     def _fit(self, X, sample_weight):
         X = validate_data(self, X, dtype=np.float64)

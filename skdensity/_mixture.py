@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 
 from ._base import GaussianMixtureDerivativesMixin
 from ._gaussian_mixture_math import make_mixture
-from ._utils import check_is_fitted
+from ._utils import check_is_fitted, discard_fit_on_error
 
 # ---------------------------------------------------------------------------
 # Fitted attributes -> canonical mixture
@@ -195,12 +195,8 @@ class _CleanFailedFitMixin:
     """A fit that raises leaves no fitted attribute behind."""
 
     def fit_predict(self, X, y=None):
-        try:
+        with discard_fit_on_error(self):
             return super().fit_predict(X, y)
-        except Exception:
-            for name in [a for a in vars(self) if a.endswith("_")]:
-                delattr(self, name)
-            raise
 
     fit_predict.__doc__ = GaussianMixture.fit_predict.__doc__
 

@@ -206,3 +206,21 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
         )
         for s, result in zip(row_slices, results, strict=True):
             store(s, result)
+
+
+@contextmanager
+def discard_fit_on_error(estimator, private=()):
+    """Run a fit; if it raises, delete what it set, then re-raise.
+
+    A failed fit leaves no half-fitted state: every attribute ending in ``_``
+    (``validate_data`` sets ``n_features_in_`` before the fit can fail, and a
+    refit would otherwise keep the previous fit's attributes) and the private
+    fitted attributes named in ``private`` are removed, so the estimator is
+    plainly not fitted.
+    """
+    try:
+        yield
+    except Exception:
+        for name in [a for a in vars(estimator) if a.endswith("_") or a in private]:
+            delattr(estimator, name)
+        raise
