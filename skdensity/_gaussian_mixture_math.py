@@ -286,7 +286,7 @@ def _shared_task(X, mix, order, plan):
                 s0 = acc[rows, :1]
                 acc[rows] /= s0
                 Yaug[rows, d + 1] -= np.log(s0[:, 0])
-    return _shared_finish(Yaug[:m], acc[:m], mix, order)
+    return _shared_finish(Yaug, acc, mix, order, m)
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
@@ -307,9 +307,13 @@ def _redo_with_own_max(Yaug, acc, rows, B, A):
     return _moments(np.exp(logits, out=logits), A, acc.shape[1])[:n]
 
 
-def _shared_finish(Yaug, acc, mix, order):
-    """Log f, gradient and Hessian of log f from the accumulated moments."""
-    m = Yaug.shape[0]
+def _shared_finish(Yaug, acc, mix, order, m):
+    """Log f, gradient and Hessian of log f from the accumulated moments.
+
+    ``Yaug`` and ``acc`` keep their padding rows (full BLAS tiles for the
+    matrix products below); results are returned for the first ``m`` rows.
+    """
+    n = Yaug.shape[0]
     d = Yaug.shape[1] - 2
     Y = Yaug[:, :d]
     s0 = acc[:, 0]
@@ -318,21 +322,46 @@ def _shared_finish(Yaug, acc, mix, order):
     log_f -= 0.5 * np.einsum("ij,ij->i", Y, Y)
     log_f += mix.log_norm
     if order == 0:
-        return log_f, None, None
+        return log_f[:m], None, None
     U = mix.prec_chol
     moments = acc[:, 1:] / s0[:, None]
     mean_m = moments[:, :d]
     grad = np.einsum("ij,kj->ik", mean_m - Y, U)
     if order == 1:
-        return log_f, grad, None
-    iu = np.triu_indices(d)
-    cov = np.empty((m, d, d))
-    cov[:, iu[0], iu[1]] = moments[:, d:]
-    cov[:, iu[1], iu[0]] = moments[:, d:]
-    cov -= mean_m[:, :, None] * mean_m[:, None, :]
-    cov[:, np.arange(d), np.arange(d)] -= 1.0
-    hess = U @ cov @ U.T
-    return log_f, grad, _symmetrize(hess)
+        return log_f[:m], grad[:m], None
+    # In blocks of rows: the temporaries stay small and are reused by the
+    # allocator instead of being faulted in afresh for every call.
+    hess = np.empty((n, d, d))
+    for r0 in range(0, n, _FINISH_ROWS):
+        rows = slice(r0, r0 + _FINISH_ROWS)
+        hess[rows] = _hessian_rows(moments[rows], U)
+    return log_f[:m], grad[:m], hess[:m]
+
+
+#: Rows of a block when turning moments into Hessians (a multiple of
+#: ROW_ALIGN, so that the matrix products run on full tiles).
+_FINISH_ROWS = 256
+
+
+def _hessian_rows(moments, U):
+    """``U (Cov_r(m) - I) U^T`` from the rows ``[mean m, triu E[m m^T]]``."""
+    n = moments.shape[0]
+    d = U.shape[0]
+    mean_m = moments[:, :d]
+    i, j = np.triu_indices(d)
+    # Cov_r(m) - I on the triangle, then in full.
+    tri = moments[:, d:] - mean_m[:, i] * mean_m[:, j]
+    tri[:, i == j] -= 1.0
+    cov = np.empty((n, d * d))
+    cov[:, i * d + j] = tri
+    cov[:, j * d + i] = tri
+    # U C U^T as two flat products: T_k = C_k U^T, then T_k^T U^T, which is
+    # (U C_k U^T)^T; symmetrised through the flat transpose permutation.
+    T = (cov.reshape(n * d, d) @ U.T).reshape(n, d, d)
+    hess = (T.transpose(0, 2, 1).reshape(n * d, d) @ U.T).reshape(n, d * d)
+    hess += hess[:, np.arange(d * d).reshape(d, d).T.ravel()]
+    hess *= 0.5
+    return hess.reshape(n, d, d)
 
 
 # ---------------------------------------------------------------------------
