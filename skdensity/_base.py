@@ -48,7 +48,7 @@ class GaussianMixtureDerivativesMixin:
         log_f, grad_log_f, _ = self._log_density_derivatives(X, order=1)
         if log:
             return grad_log_f
-        return to_density_scale(log_f, grad_log_f)[1]
+        return to_density_scale(log_f, grad_log_f, overwrite=True)[1]
 
     def hessian(self, X, *, log=False):
         r"""Hessian of the density (or of its logarithm) at each query point.
@@ -68,4 +68,4 @@ class GaussianMixtureDerivativesMixin:
         log_f, grad_log_f, hess_log_f = self._log_density_derivatives(X, order=2)
         if log:
             return hess_log_f
-        return to_density_scale(log_f, grad_log_f, hess_log_f)[2]
+        return to_density_scale(log_f, grad_log_f, hess_log_f, overwrite=True)[2]
