@@ -1,7 +1,8 @@
 r"""Climbing log f from many starts at once: the steps behind find_modes.
 
 The density is used only through its public methods (``score_samples``,
-``gradient(X, log=True)``, ``hessian(X, log=True)``), plus, for the
+``gradient(X, log=True)``, ``hessian(X, log=True)``, and
+``gradient_and_hessian(X, log=True)`` where it exists), plus, for the
 fixed-point steps, the public fitted attributes of a
 :class:`~skdensity.GaussianKDE` (``covariance_``) or of a scikit-learn
 Gaussian mixture (``means_``, ``precisions_``, ``covariance_type``,
@@ -84,6 +85,14 @@ class _Ascent:
 
     def hessian(self, X):
         return self.density.hessian(X, log=True)
+
+    def gradient_and_hessian(self, X):
+        """Both derivatives of log f: in one evaluation where the density
+        offers it (``gradient_and_hessian``), else by two calls."""
+        both = getattr(self.density, "gradient_and_hessian", None)
+        if callable(both):
+            return both(X, log=True)
+        return self.gradient(X), self.hessian(X)
 
     def fixed_point_step(self, X, grad=None, hess=None):
         """Step of the monotone fixed-point iteration from each row of X."""
@@ -300,28 +309,35 @@ class _NewtonState:
 def _newton_iteration(ascent, Xa, active, state, tol):
     r"""One safeguarded Newton iteration on the active rows; returns the steps.
 
-    The Hessian is evaluated only where it is needed. Not where the
-    fixed-point step of a KDE or mixture already exceeds the trust radius: a
-    KDE's Newton step is never shorter than its mean-shift step, since
-    :math:`-L^\top \nabla^2\log f\, L = I - L^{-1} \mathrm{Cov}_r L^{-\top}
-    \preceq I`. And not after a Newton step whose Hessian still serves: the
+    Rows without a Hessian to reuse get the gradient and the Hessian from one
+    evaluation (``gradient_and_hessian``, which costs little more than the
+    gradient alone), but the Hessian is used only where it is needed. Not
+    where the fixed-point step of a KDE or mixture already exceeds the trust
+    radius: a KDE's Newton step is never shorter than its mean-shift step,
+    since :math:`-L^\top \nabla^2\log f\, L = I - L^{-1} \mathrm{Cov}_r
+    L^{-\top} \preceq I`. And not after a Newton step whose Hessian still serves: the
     step with the previous Hessian (chord step) is kept if it contracts by
     ``_CHORD_CONTRACTION`` and two more steps at that rate would reach
     ``tol``; elsewhere a fresh Hessian gives a true Newton step. With a loose
     ``tol`` most points need one Hessian; a tight one keeps the quadratic end
     game.
     """
-    grad = ascent.gradient(Xa)
     k, d = Xa.shape
+    grad = np.empty((k, d))
     hess = np.zeros((k, d, d))
     prev_norm = state.prev_norm[active]
     reuse = state.pending[active]
     fresh = ~reuse
+    # Rows without a Hessian to reuse get gradient and Hessian from one
+    # evaluation (the Hessian's pass yields the gradient).
+    if fresh.any():
+        grad[fresh], hess[fresh] = ascent.gradient_and_hessian(Xa[fresh])
+    if reuse.any():
+        grad[reuse] = ascent.gradient(Xa[reuse])
+    computed = fresh.copy()
     if ascent.kind != "other":
         fresh &= ascent.norm(grad @ ascent.scale) <= _TRUST_RADIUS
     hess[reuse] = state.hess[active[reuse]]
-    if fresh.any():
-        hess[fresh] = ascent.hessian(Xa[fresh])
     have = reuse | fresh
     step, use_newton = ascent.newton_step(grad, hess, have)
     norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
@@ -349,7 +365,7 @@ def _newton_iteration(ascent, Xa, active, state, tol):
     if fallback.size:
         fallback_hess = None
         if ascent.kind == "other":  # its gradient step needs the Hessian
-            missing = fallback[~have[fallback]]
+            missing = fallback[~(have | computed)[fallback]]
             if missing.size:
                 hess[missing] = ascent.hessian(Xa[missing])
             fallback_hess = hess[fallback]

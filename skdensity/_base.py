@@ -69,3 +69,29 @@ class GaussianMixtureDerivativesMixin:
         if log:
             return hess_log_f
         return to_density_scale(log_f, grad_log_f, hess_log_f, overwrite=True)[2]
+
+    def gradient_and_hessian(self, X, *, log=False):
+        r"""Gradient and Hessian at each query point, from one evaluation.
+
+        The Hessian's evaluation yields the gradient too; algorithms that need
+        both (Newton steps) save a whole pass over the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query points.
+        log : bool, default=False
+            Derivatives of :math:`\log f` instead of :math:`f`.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_queries, n_features)
+            As :meth:`gradient`.
+        hessian : ndarray of shape (n_queries, n_features, n_features)
+            As :meth:`hessian`.
+        """
+        log_f, grad_log_f, hess_log_f = self._log_density_derivatives(X, order=2)
+        if log:
+            return grad_log_f, hess_log_f
+        _, grad, hess = to_density_scale(log_f, grad_log_f, hess_log_f, overwrite=True)
+        return grad, hess

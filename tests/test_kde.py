@@ -126,6 +126,25 @@ def test_derivatives_match_extrapolated_differences(d, bandwidth):
     assert_close_scaled(kde.hessian(Q), richardson_hessian(f, Q, steps), 1e-7)
 
 
+@pytest.mark.parametrize("log", [True, False])
+def test_gradient_and_hessian_in_one_evaluation(log):
+    X, rng = _data(80, 3)
+    kde = GaussianKDE(bandwidth="scott").fit(X)
+    L = np.linalg.cholesky(kde.covariance_)
+    Q = X[rng.integers(80, size=10)] + rng.normal(size=(10, 3)) @ L.T
+    steps = 0.1 / np.sqrt(np.diag(np.linalg.inv(kde.covariance_)))
+
+    def func(Z):
+        return kde.score_samples(Z) if log else np.exp(kde.score_samples(Z))
+
+    grad, hess = kde.gradient_and_hessian(Q, log=log)
+    assert_close_scaled(grad, richardson_gradient(func, Q, steps), 1e-8)
+    assert_close_scaled(hess, richardson_hessian(func, Q, steps), 1e-7)
+    # The same numbers as the two separate methods, up to summation order.
+    assert_close_scaled(grad, kde.gradient(Q, log=log), 1e-13)
+    assert_allclose(hess, kde.hessian(Q, log=log), rtol=0, atol=0)
+
+
 def test_one_dimensional_closed_form():
     # f(x) = N(x; 0, h^2): grad log f = -x / h^2, Hess log f = -1 / h^2.
     kde = GaussianKDE(bandwidth=0.5).fit([[0.0]])
