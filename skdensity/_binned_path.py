@@ -70,6 +70,8 @@ from scipy.signal import fftconvolve
 from sklearn import get_config
 from threadpoolctl import threadpool_limits
 
+from ._gaussian_mixture_math import _empty_outputs
+
 _LOG_2PI = np.log(2 * np.pi)
 #: Largest grid (nodes) the binned path builds: 2**23 float64 = 64 MiB.
 MAX_GRID_NODES = 2**23
@@ -348,9 +350,7 @@ class BinnedEvaluator:
         :func:`~skdensity._gaussian_mixture_math.log_density_derivatives`.
         """
         m, d = X.shape
-        log_f = np.empty(m)
-        grad = np.empty((m, d)) if order >= 1 else None
-        hess = np.empty((m, d, d)) if order >= 2 else None
+        log_f, grad, hess = _empty_outputs(m, d, order)
         trusted = np.zeros(m, dtype=bool)
         L = 2 * self.params["n_spread"] + 2
         step = _chunk_rows(8 * (3 + 3**d) * L**d)

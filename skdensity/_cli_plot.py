@@ -46,14 +46,7 @@ def plot(path, command, estimator, X, names, extra, title):
         fig.colorbar(points, ax=ax, label="log-density")
     elif command == "modes":
         ax.scatter(*X.T, s=6, c="0.3", label="data")
-        ax.scatter(
-            *extra["modes"].T,
-            marker="*",
-            s=250,
-            c="tab:red",
-            edgecolors="k",
-            label="modes",
-        )
+        _draw_modes(ax, extra["modes"])
         if len(extra["saddles"]):
             ax.scatter(
                 *extra["saddles"].T,
@@ -66,14 +59,7 @@ def plot(path, command, estimator, X, names, extra, title):
     elif command == "cluster":
         labels = extra["labels"]
         ax.scatter(*X.T, s=10, c=labels, cmap="tab10", vmin=0, vmax=9)
-        ax.scatter(
-            *extra["modes"].T,
-            marker="*",
-            s=250,
-            c="tab:red",
-            edgecolors="k",
-            label="modes",
-        )
+        _draw_modes(ax, extra["modes"])
     elif command == "grad":
         Q, G = extra["queries"], extra["gradient"]
         # A gradient is per unit of each column; drawn in axes scaled to the
@@ -91,3 +77,8 @@ def plot(path, command, estimator, X, names, extra, title):
         ax.legend(loc="best", fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _draw_modes(ax, modes):
+    """The modes as large red stars, as in every plot of the CLI."""
+    ax.scatter(*modes.T, marker="*", s=250, c="tab:red", edgecolors="k", label="modes")

@@ -62,7 +62,11 @@ from scipy.special import logsumexp
 from sklearn.utils import gen_batches
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._gaussian_mixture_math import log_density_derivatives, make_mixture
+from ._gaussian_mixture_math import (
+    _empty_outputs,
+    log_density_derivatives,
+    make_mixture,
+)
 
 _LOG_2PI = np.log(2 * np.pi)
 #: Smallest truncation radius (whitened units); the tail bounds need r >= sqrt 3.
@@ -163,10 +167,7 @@ class TreeEvaluator:
         :func:`~skdensity._gaussian_mixture_math.log_density_derivatives`.
         """
         m, d = X.shape
-        log_f = np.empty(m)
-        grad = np.empty((m, d)) if order >= 1 else None
-        hess = np.empty((m, d, d)) if order >= 2 else None
-        outputs = (log_f, grad, hess)
+        outputs = _empty_outputs(m, d, order)
 
         r0 = float(self.radius(self.log_s0, order))
         rows = np.arange(m)
