@@ -216,11 +216,14 @@ def discard_fit_on_error(estimator, private=()):
     (``validate_data`` sets ``n_features_in_`` before the fit can fail, and a
     refit would otherwise keep the previous fit's attributes) and the private
     fitted attributes named in ``private`` are removed, so the estimator is
-    plainly not fitted.
+    plainly not fitted. ``BaseException`` is caught (and re-raised) so that a
+    ``KeyboardInterrupt`` or ``SystemExit`` in mid-fit cleans up too: a refit
+    interrupted after ``validate_data`` would otherwise pair the new
+    ``n_features_in_`` with the previous model.
     """
     try:
         yield
-    except Exception:
+    except BaseException:
         for name in [a for a in vars(estimator) if a.endswith("_") or a in private]:
             delattr(estimator, name)
         raise

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
-from skdensity import GaussianKDE
+from skdensity import GaussianKDE, GaussianMixtureGrad, ModeClustering
 
 X = np.random.default_rng(0).normal(size=(30, 2))
 
@@ -131,3 +132,33 @@ def test_invalid_n_samples(n_samples):
     kde = GaussianKDE().fit(X)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         kde.sample(n_samples)
+
+
+def _raise_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+# What each estimator's fit calls after validate_data has set n_features_in_.
+_INTERRUPT_POINTS = {
+    "kde": (GaussianKDE, "skdensity._kde.make_mixture"),
+    "mixture": (
+        lambda: GaussianMixtureGrad(n_components=2, random_state=0),
+        "skdensity._mixture.GaussianMixture._m_step",
+    ),
+    "mode_clustering": (ModeClustering, "skdensity._cluster.prepare_ascent"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_INTERRUPT_POINTS))
+def test_interrupted_refit_leaves_no_fitted_state(kind, monkeypatch):
+    make, target = _INTERRUPT_POINTS[kind]
+    estimator = make().fit(X)
+    assert estimator.n_features_in_ == 2
+    monkeypatch.setattr(target, _raise_interrupt)
+    X3 = np.random.default_rng(2).normal(size=(40, 3))
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X3)
+    fitted = [name for name in vars(estimator) if name.endswith("_")]
+    assert fitted == []
+    with pytest.raises(NotFittedError):
+        check_is_fitted(estimator)
