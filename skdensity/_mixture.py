@@ -10,7 +10,6 @@ log-weights of the variational mixture.
 """
 
 import copy
-from numbers import Integral
 
 import numpy as np
 from scipy.special import digamma
@@ -156,7 +155,8 @@ class _SampleMixin:
         Parameters
         ----------
         n_samples : int, default=1
-            Number of samples.
+            Number of samples; what scikit-learn's ``sample`` accepts is
+            accepted, what it rejects is rejected with the same exception.
         random_state : int, RandomState instance or None, default=None
             ``None`` keeps scikit-learn's behaviour: the estimator's own
             ``random_state`` is used (the same draws on every call when it is
@@ -178,9 +178,12 @@ class _SampleMixin:
         estimates, not the variational mixture of ``score_samples``.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        # The parent's own test, so that exactly the same inputs are rejected
+        # (with the same exception type); its message names n_components.
+        if n_samples < 1:
             raise ValueError(
-                f"n_samples must be a positive integer; got {n_samples!r}."
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                "requires at least one sample: pass an integer n_samples >= 1."
             )
         if random_state is None:
             return super().sample(n_samples)
