@@ -87,3 +87,44 @@ def assert_close_scaled(actual, desired, rtol):
     scale = np.max(np.abs(desired), axis=axes, keepdims=True)
     err = np.max(np.abs(actual - desired) / scale, axis=axes)
     assert np.all(err <= rtol), f"max scaled error {err.max():.3e} > {rtol:.1e}"
+
+
+MARGINS = []
+
+
+def assert_on_scale(actual, desired, scale, rtol, label="", atol=1e-300):
+    """Assert ``max |actual - desired| <= rtol * scale + atol`` per query point.
+
+    Parameters
+    ----------
+    actual, desired : ndarray of shape (m, ...)
+    scale : ndarray of shape (m,)
+        The natural scale of each point's values (e.g. ``ExactDerivatives``'
+        scales): the size of the terms a float64 evaluation sums, on which it
+        rounds.
+    rtol : float
+    label : str
+        Names the quantity in the failure message and in ``MARGINS``.
+    atol : float
+        Below float64's normal range (1e-308) values keep no relative
+        accuracy; a density that underflows there is compared absolutely.
+
+    Notes
+    -----
+    ``(label, max error / tolerance)`` is appended to ``MARGINS``: the margin
+    each comparison keeps against a less accurate BLAS or platform, for a
+    report (it should stay below 0.1).
+    """
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    axes = tuple(range(1, desired.ndim))
+    err = (
+        np.max(np.abs(actual - desired), axis=axes)
+        if axes
+        else np.abs(actual - desired)
+    )
+    ratio = err / (rtol * np.asarray(scale) + atol)
+    MARGINS.append((label, float(ratio.max())))
+    assert np.all(ratio <= 1), (
+        f"{label}: max error / tolerance {ratio.max():.3e} "
+        f"(tolerance {rtol:.1e} of the natural scale)"
+    )

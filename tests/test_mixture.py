@@ -7,12 +7,8 @@ from functools import cache
 
 import numpy as np
 import pytest
-from _exact import (
-    assert_on_scale,
-    components_of_sklearn_mixture,
-    mixture_derivatives,
-)
-from _oracles import assert_close_scaled
+from _exact import components_of_sklearn_mixture, mixture_derivatives
+from _oracles import assert_close_scaled, assert_on_scale
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import linalg, stats
 from sklearn.base import clone
@@ -136,9 +132,11 @@ def test_derivatives_match_exact_reference(kind, covariance_type, prior_type, d)
     exact = mixture_derivatives(Q, components_of_sklearn_mixture(est))
     # The reference is the function score_samples computes (for the Bayesian
     # mixture this checks the variational constants it is built with), so its
-    # derivatives are the ones the estimator must return.
-    log_f = est.score_samples(Q)
-    assert_on_scale(log_f, exact.log_f, np.maximum(1, np.abs(exact.log_f)), 1e-12)
+    # derivatives are the ones the estimator must return. sklearn whitens
+    # without centring, x U - mu U, and loses eps |x U|^2 (~1e-13 here, the
+    # data sit near 10): 1e-11 keeps a margin and still catches any constant.
+    scale = np.maximum(1, np.abs(exact.log_f))
+    assert_on_scale(est.score_samples(Q), exact.log_f, scale, 1e-11, "score_samples")
     # The library rounds to ~1e-15 of the natural scale; 1e-10 leaves room
     # for any BLAS while catching every error in a formula.
     for log in (True, False):
