@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 
 from ._approximate import ALGORITHMS, Approximation
-from ._bandwidth import BANDWIDTH_RULES, kernel_covariance
+from ._bandwidth import BANDWIDTH_RULES, kernel_covariance, normalize_weights
 from ._base import GaussianMixtureDerivativesMixin
 from ._gaussian_mixture_math import make_mixture
 from ._utils import (
@@ -230,10 +230,10 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         weights = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        weights = weights / weights.sum()
-        covariance, factor, n_eff = kernel_covariance(self.bandwidth, X, weights)
-        cov_chol = linalg.cholesky(covariance, lower=True)
-        prec_chol = linalg.solve_triangular(cov_chol, np.eye(X.shape[1]), lower=True).T
+        weights = normalize_weights(weights)
+        covariance, prec_chol, factor, n_eff = kernel_covariance(
+            self.bandwidth, X, weights, getattr(self, "feature_names_in_", None)
+        )
         keep = weights > 0
         self.X_fit_ = X[keep]
         self.weights_ = weights[keep]
@@ -317,6 +317,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             )
         rng = check_random_state(random_state)
         centres = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
-        cov_chol = linalg.cholesky(self.covariance_, lower=True)
-        noise = rng.standard_normal((n_samples, self.n_features_in_)) @ cov_chol.T
-        return self.X_fit_[centres] + noise
+        # U^{-T} is the Cholesky factor of H (U U^T = H^{-1}); solving with the
+        # stored U avoids refactorising H, whose entries may be subnormal.
+        z = rng.standard_normal((n_samples, self.n_features_in_))
+        noise = linalg.solve_triangular(self.precision_cholesky_, z.T, trans="T")
+        return self.X_fit_[centres] + noise.T
