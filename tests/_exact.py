@@ -98,15 +98,28 @@ def components_from_factors(log_weights, means, factors):
 
 
 def components_from_covariances(log_weights, means, covariances):
-    """Components from covariance matrices, inverted in mpmath."""
+    """Components from covariance matrices, inverted in mpmath.
+
+    Parameters
+    ----------
+    log_weights : sequence of K mpf or float
+    means : ndarray of shape (K, d)
+    covariances : ndarray of shape (K, d, d) or (d, d)
+        One matrix per component, or one shared by all (a KDE's ``H``:
+        inverted once).
+    """
+    covariances = np.asarray(covariances, dtype=np.float64)
+    shared = covariances.ndim == 2
     with mpmath.workdps(DPS):
-        out = []
-        for lw, mu, C in zip(log_weights, means, covariances, strict=True):
-            Cm = mpmath.matrix([[_mp(v) for v in row] for row in C])
-            P = mpmath.inverse(Cm)
-            d = len(mu)
-            Pl = [[P[i, j] for j in range(d)] for i in range(d)]
-            out.append(_component(_as_mpf(lw), mu, Pl, -mpmath.log(mpmath.det(Cm))))
+        out, inverted = [], None
+        for k, (lw, mu) in enumerate(zip(log_weights, means, strict=True)):
+            if inverted is None or not shared:
+                C = covariances if shared else covariances[k]
+                Cm = mpmath.matrix([[_mp(v) for v in row] for row in C])
+                P = mpmath.inverse(Cm)
+                Pl = [[P[i, j] for j in range(len(mu))] for i in range(len(mu))]
+                inverted = Pl, -mpmath.log(mpmath.det(Cm))
+            out.append(_component(_as_mpf(lw), mu, *inverted))
         return out
 
 
