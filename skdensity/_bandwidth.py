@@ -187,9 +187,11 @@ def _rule_covariance(rule, X, weights, names):
             f"{_FIXES}"
         )
     # Power-of-two column scales are exact and keep every O(n d) and O(n d^2)
-    # intermediate in range, for data at any scale float64 holds.
+    # intermediate in range, for data at any scale float64 holds; |Z| < 2, as
+    # 2 ** 1024 (the scale of data near the float64 maximum) overflows.
     magnitude = np.max(np.abs(X), axis=0)
-    scale = np.ldexp(1.0, np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1])
+    exponent = np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1]
+    scale = np.ldexp(1.0, exponent - 1)
     Z = X / scale
     Z -= weights @ Z
     variance = (weights @ Z**2) / denominator
