@@ -4,7 +4,7 @@ Every private scikit-learn import of the package lives here, so that a change
 in scikit-learn is mended in one place.
 """
 
-import threading
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,36 +144,52 @@ def effective_n_jobs(n_jobs):
     return _effective(n_jobs)
 
 
-_blas_lock = threading.Lock()
-_blas_state = {"depth": 0, "limiter": None, "controller": None}
+@functools.cache
+def _thread_local_blas_setters():
+    """Functions setting the BLAS thread count of the calling thread alone.
+
+    Only MKL has one, ``MKL_Set_Num_Threads_Local``: it returns the thread's
+    previous setting (0 meaning "the process-wide one"), which restores it.
+    OpenBLAS built with pthreads, as in NumPy's and SciPy's wheels, has one
+    thread pool for the whole process: its ``openblas_set_num_threads`` and,
+    despite the name, ``openblas_set_num_threads_local`` (0.3.27 and later)
+    change the count every thread sees. BLIS's setting is process-wide too.
+    Those libraries are left alone. Computed once: the BLAS libraries are
+    loaded with NumPy and SciPy, before any skdensity call.
+    """
+    mkl = ThreadpoolController().select(internal_api="mkl").lib_controllers
+    return tuple(
+        lib.dynlib.MKL_Set_Num_Threads_Local
+        for lib in mkl
+        if hasattr(lib.dynlib, "MKL_Set_Num_Threads_Local")
+    )
 
 
 @contextmanager
 def single_threaded_blas():
-    """Limit BLAS to one thread in this process while the block loops run.
+    """Run BLAS on one thread in the calling thread, where that is local.
 
-    The core calls BLAS on cache-sized blocks, thousands of times per call: a
-    multi-threaded BLAS gains nothing there and, on a busy machine, loses
-    much (its threads synchronise on every call); with ``n_jobs`` workers it
-    would also oversubscribe the cores. Parallelism comes from ``n_jobs``.
-    Nested and concurrent uses (several threads calling the estimators) share
-    one limit, restored when the last of them leaves.
+    The core calls BLAS on cache-sized blocks, thousands of times per call:
+    a multi-threaded BLAS gains nothing there, and with ``n_jobs`` workers
+    it would oversubscribe the cores. But a call must change nothing that
+    other threads see or that outlives it (a limit set by the user in
+    another thread included), so the limit is set only through a
+    thread-local API (MKL's), and the calling thread's previous setting is
+    restored on exit, also on an exception or ``KeyboardInterrupt``. With a
+    process-wide thread pool (OpenBLAS, BLIS) nothing is changed: BLAS then
+    uses the threads the process is configured for, the same in every
+    thread, so results do not depend on the calling thread; users who run
+    ``n_jobs`` workers may limit BLAS themselves with
+    :func:`threadpoolctl.threadpool_limits`.
     """
-    with _blas_lock:
-        if _blas_state["depth"] == 0:
-            if _blas_state["controller"] is None:
-                _blas_state["controller"] = ThreadpoolController()
-            controller = _blas_state["controller"]
-            _blas_state["limiter"] = controller.limit(limits=1, user_api="blas")
-        _blas_state["depth"] += 1
+    changed = []
     try:
+        for set_local in _thread_local_blas_setters():
+            changed.append((set_local, set_local(1)))
         yield
     finally:
-        with _blas_lock:
-            _blas_state["depth"] -= 1
-            if _blas_state["depth"] == 0:
-                _blas_state["limiter"].restore_original_limits()
-                _blas_state["limiter"] = None
+        for set_local, previous in reversed(changed):
+            set_local(previous)
 
 
 def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
@@ -184,9 +200,11 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
     :func:`joblib.parallel_config` (for example ``"dask"``) takes precedence.
     When the backend is joblib's threading one, the chunks go to a thread
     pool directly: the same threads, without joblib's result polling, which
-    adds about 10 ms to every call. Results are stored as they arrive. BLAS
-    runs single-threaded in this process meanwhile
-    (:func:`single_threaded_blas`).
+    adds about 10 ms to every call. Results are stored as they arrive; if
+    storing or a chunk raises (``KeyboardInterrupt`` included), chunks not
+    yet started are cancelled. The calling thread runs under
+    :func:`single_threaded_blas` (workers' threads do not inherit it: the
+    core enters it inside ``func``).
     """
     n_workers = effective_n_jobs(n_jobs)
     with single_threaded_blas():
@@ -197,9 +215,13 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
         backend, _ = get_active_backend(prefer="threads")
         if isinstance(backend, ThreadingBackend):
             with ThreadPoolExecutor(min(n_workers, len(row_slices))) as pool:
-                results = pool.map(lambda s: func(X[s]), row_slices)
-                for s, result in zip(row_slices, results, strict=True):
-                    store(s, result)
+                try:
+                    results = pool.map(lambda s: func(X[s]), row_slices)
+                    for s, result in zip(row_slices, results, strict=True):
+                        store(s, result)
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
             return
         results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
             delayed(func)(X[s]) for s in row_slices
