@@ -52,7 +52,7 @@ stay within scikit-learn's ``working_memory``; rows are padded to full BLAS
 tiles so that each query's result depends on that query alone.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logsumexp
@@ -71,16 +71,25 @@ _LOG_2PI = np.log(2 * np.pi)
 class SharedPrecisionMixture:
     """Gaussian mixture whose components share one precision ``U U^T``.
 
-    Build with :func:`make_mixture`. Attributes hold what evaluation reuses:
-    the centre ``c``, whitened centred means ``m = (means - c) U``, their half
-    squared norms minus the log-weights, and the log normalising constant.
+    Build with :func:`make_mixture`. Attributes hold what evaluation reuses.
+    The components are sorted into spatial groups (one group when the data
+    span at most :data:`COMPACT_RADIUS` bandwidths around their centre);
+    group ``g`` holds components ``group_starts[g]:group_starts[g + 1]``,
+    whose whitened means are stored in the group's own frame,
+    ``m_k = (mu_k - o_g) U``, with ``o_g = origins[g]`` a point of input
+    space (a component's mean, or the centre ``c`` for a single group).
     """
 
     prec_chol: np.ndarray  # (d, d)
-    center: np.ndarray  # (d,)
-    white_means: np.ndarray  # (K, d)
+    center: np.ndarray  # (d,) weighted mean of the means
+    white_means: np.ndarray  # (K, d) (mu_k - o_g) U, grouped
     neg_logit_offset: np.ndarray  # (K,) 0.5 |m_k|^2 - a_k
     log_norm: float  # sum log diag U - d/2 log 2 pi
+    means: np.ndarray  # (K, d) input-space means, grouped order
+    log_weights: np.ndarray  # (K,) grouped order
+    origins: np.ndarray  # (G, d) input-space frame origin of each group
+    origins_white: np.ndarray  # (G, d) (o_g - c) U, to find the nearest group
+    group_starts: np.ndarray  # (G + 1,)
 
     @property
     def n_components(self):
@@ -89,6 +98,10 @@ class SharedPrecisionMixture:
     @property
     def n_features(self):
         return self.white_means.shape[1]
+
+    @property
+    def n_groups(self):
+        return self.origins.shape[0]
 
 
 @dataclass(frozen=True)
@@ -141,17 +154,7 @@ def make_mixture(log_weights, means, prec_chol):
             prec_chol = prec_chol[keep]
     d = means.shape[1]
     if prec_chol.ndim == 2:
-        # Centre on the weighted mean of the means: keeps |m_k| at the scale
-        # of the data spread in bandwidths, whatever the data's offset.
-        center = np.exp(log_weights - logsumexp(log_weights)) @ means
-        white = (means - center) @ prec_chol
-        return SharedPrecisionMixture(
-            prec_chol=prec_chol,
-            center=center,
-            white_means=white,
-            neg_logit_offset=0.5 * np.einsum("ij,ij->i", white, white) - log_weights,
-            log_norm=float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * _LOG_2PI),
-        )
+        return _shared_mixture(log_weights, means, prec_chol)
     log_det = np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
     return ComponentPrecisionMixture(
         log_weights=log_weights,
@@ -165,6 +168,76 @@ def make_mixture(log_weights, means, prec_chol):
 # ---------------------------------------------------------------------------
 # Shared-precision path
 # ---------------------------------------------------------------------------
+
+#: Data spanning at most this many bandwidths around their centre are
+#: evaluated in one frame. Squared distances come from
+#: ``|y|^2 - 2 y.m + |m|^2``, whose rounding error grows like
+#: ``eps (|y| + |m|)^2``: about 1e-13 here, below the 1e-12 promised for log f.
+COMPACT_RADIUS = 32.0
+
+#: Diameter, in bandwidths, of the spatial groups of wider data: each group
+#: is evaluated in a frame centred on one of its components.
+GROUP_DIAMETER = 16.0
+
+
+def _shared_mixture(log_weights, means, prec_chol):
+    """:class:`SharedPrecisionMixture`, grouped when the data are wide."""
+    d = means.shape[1]
+    # The centre is the weighted mean of the means: it keeps |m_k| at the
+    # scale of the data spread in bandwidths, whatever the data's offset.
+    center = np.exp(log_weights - logsumexp(log_weights)) @ means
+    white = (means - center) @ prec_chol
+    radius = np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0))
+    if radius <= COMPACT_RADIUS:
+        origins = center[None, :]
+        starts = np.array([0, means.shape[0]])
+    else:
+        # Cells of diameter GROUP_DIAMETER in the (approximate) global frame;
+        # each group's frame origin is one of its members, so the members'
+        # whitened offsets are computed from exact input-space differences.
+        cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER)).astype(np.int64)
+        _, inverse = np.unique(cells, axis=0, return_inverse=True)
+        order = np.argsort(inverse.ravel(), kind="stable")
+        counts = np.bincount(inverse.ravel())
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        log_weights, means = log_weights[order], means[order]
+        origins = means[starts[:-1]]
+        white = (means - np.repeat(origins, counts, axis=0)) @ prec_chol
+    return SharedPrecisionMixture(
+        prec_chol=prec_chol,
+        center=center,
+        white_means=white,
+        neg_logit_offset=0.5 * np.einsum("ij,ij->i", white, white) - log_weights,
+        log_norm=float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * _LOG_2PI),
+        means=means,
+        log_weights=log_weights,
+        origins=origins,
+        origins_white=(origins - center) @ prec_chol,
+        group_starts=starts,
+    )
+
+
+def restrict_components(mixture, idx):
+    """The shared-precision mixture of components ``idx`` only.
+
+    Log-weights are kept, not renormalised. ``idx`` indexes the mixture's
+    own (grouped) component order, as ``mixture.means`` lists them. A
+    single-frame mixture keeps its frame (no component is whitened again);
+    a grouped one is rebuilt from the subset, which is usually compact.
+    """
+    if mixture.n_groups == 1:
+        return replace(
+            mixture,
+            white_means=mixture.white_means[idx],
+            neg_logit_offset=mixture.neg_logit_offset[idx],
+            means=mixture.means[idx],
+            log_weights=mixture.log_weights[idx],
+            group_starts=np.array([0, len(idx)]),
+        )
+    return _shared_mixture(
+        mixture.log_weights[idx], mixture.means[idx], mixture.prec_chol
+    )
+
 
 #: Components probed per query to pick the exponent shift (see _shared_task).
 _N_PROBE = 64
@@ -287,6 +360,130 @@ def _shared_task(X, mix, order, plan):
                 acc[rows] /= s0
                 Yaug[rows, d + 1] -= np.log(s0[:, 0])
     return _shared_finish(Yaug, acc, mix, order, m)
+
+
+def _grouped_task(X, mix, order, plan):
+    """Log f and its derivatives for a chunk of queries, grouped components.
+
+    For data spanning many bandwidths the single frame of
+    :func:`_shared_task` would lose precision like ``eps`` times the squared
+    distance from the centre. Here every group of components has a frame of
+    its own, centred on one of its members, and each query is whitened in
+    that frame from its exact input-space offset ``x - o_g``. Per query,
+    the squared norms are taken relative to its reference group ``h`` (the
+    nearest): ``|y_g|^2 - |y_h|^2 = 2 y_h . D + |D|^2`` with
+    ``D = (o_h - o_g) U``, which has no cancellation. The sums are joined
+    by an online log-sum-exp, and the moments by the pairwise update of
+    Chan, Golub and LeVeque (1979): per group, its weight, the mean offset
+    of its components from the query and their centred second moments, so
+    the covariance is never a difference of large numbers. Groups whose
+    every term is below ``1e-40`` of the sum so far (a lower bound on their
+    distance, groups visited nearest first) are skipped: they cannot change
+    a float64 result.
+    """
+    m, d = X.shape
+    m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
+    Xp = np.zeros((m_pad, d))
+    Xp[:m] = X
+    out = _empty_outputs(m_pad, d, order)
+    for r0 in range(0, m_pad, plan.row_block):
+        rows = slice(r0, min(m_pad, r0 + plan.row_block))
+        _store(out, rows, _grouped_block(Xp[rows], mix, order, plan.col_block))
+    return tuple(None if v is None else v[:m] for v in out)
+
+
+#: Terms below exp(_NEGLIGIBLE) times the running sum cannot change it.
+_NEGLIGIBLE = -92.0
+
+
+def _grouped_block(Xb, mix, order, cb):
+    n, d = Xb.shape
+    U = mix.prec_chol
+    q = _n_moments(d, order)
+    n_tri = d * (d + 1) // 2
+    # Approximate global-frame distances: enough to choose each query's
+    # reference group and to bound which groups can matter.
+    Yc = (Xb - mix.center) @ U
+    ow = mix.origins_white
+    dist2 = np.einsum("ij,ij->i", Yc, Yc)[:, None] - 2 * Yc @ ow.T
+    dist2 += np.einsum("ij,ij->i", ow, ow)
+    ref = np.argmin(dist2, axis=1)
+    Oh = mix.origins[ref]
+    Yh = (Xb - Oh) @ U
+    lower = np.sqrt(np.maximum(dist2, 0.0)) - (GROUP_DIAMETER + 1.0)
+    lower = 0.5 * np.maximum(lower, 0.0) ** 2
+    starts = mix.group_starts
+    max_logw = np.maximum.reduceat(mix.log_weights, starts[:-1])
+    half_yh2 = 0.5 * np.einsum("ij,ij->i", Yh, Yh)
+    shift = np.full(n, -np.inf)
+    W = np.zeros(n)
+    mean = np.zeros((n, d))
+    M2 = np.zeros((n, n_tri))
+    i_tri, j_tri = np.triu_indices(d)
+    moments = np.empty((_moment_rows(q), cb))
+    for g in np.argsort(lower.min(axis=0), kind="stable"):
+        # Largest possible log-term of the group, relative to -|y_h|^2 / 2.
+        bound = max_logw[g] - lower[:, g] + half_yh2
+        if np.all(bound < shift + _NEGLIGIBLE):
+            continue
+        Yg = (Xb - mix.origins[g]) @ U
+        D = (Oh - mix.origins[g]) @ U
+        offset = -np.einsum("ij,ij->i", Yh, D) - 0.5 * np.einsum("ij,ij->i", D, D)
+        for c0 in range(starts[g], starts[g + 1], cb):
+            c1 = min(starts[g + 1], c0 + cb)
+            M = mix.white_means[c0:c1]
+            E = Yg @ M.T
+            E -= mix.neg_logit_offset[c0:c1]
+            E += offset[:, None]
+            new = np.maximum(shift, E.max(axis=1))
+            rescale = np.exp(shift - new)
+            shift = new
+            E -= shift[:, None]
+            np.exp(E, out=E)
+            A = _moment_matrix(M, order, moments[:, : c1 - c0])
+            S = _moments(E, A, q)
+            W *= rescale
+            M2 *= rescale[:, None]
+            _chan_update(W, mean, M2, S, Yg, order, i_tri, j_tri)
+    log_f = np.log(W) + shift - half_yh2 + mix.log_norm
+    if order == 0:
+        return log_f, None, None
+    grad = mean @ U.T
+    if order == 1:
+        return log_f, grad, None
+    cov = np.zeros((n, d + n_tri))
+    np.divide(M2, W[:, None], out=cov[:, d:])
+    hess = np.empty((n, d, d))
+    for r0 in range(0, n, _FINISH_ROWS):
+        rows = slice(r0, r0 + _FINISH_ROWS)
+        hess[rows] = _hessian_rows(cov[rows], U)
+    return log_f, grad, hess
+
+
+def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
+    """Join the moments ``S = [S0, S1, triu S2]`` of a block (in a frame where
+    the queries sit at ``Y``) into the running weight ``W``, mean offset from
+    the query ``mean`` and centred second moments ``M2``, in place."""
+    S0 = S[:, 0]
+    has = S0 > 0
+    if not has.all():
+        S, S0, Y = S[has], S0[has], Y[has]
+    W_old = W[has]
+    W_new = W_old + S0
+    W[has] = W_new
+    if order == 0:
+        return
+    d = Y.shape[1]
+    block_mean = S[:, 1 : d + 1] / S0[:, None]
+    delta = block_mean - Y - mean[has]
+    mean[has] += delta * (S0 / W_new)[:, None]
+    if order == 1:
+        return
+    block_m2 = S[:, d + 1 :] - S0[:, None] * (
+        block_mean[:, i_tri] * block_mean[:, j_tri]
+    )
+    block_m2 += (delta[:, i_tri] * delta[:, j_tri]) * (W_old * S0 / W_new)[:, None]
+    M2[has] += block_m2
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
@@ -518,8 +715,13 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
         q = _n_moments(d, order)
         per_row = 8 * (d + 2 + q + _moment_rows(q) + _N_PROBE) + 4 * outputs
         per_col = 8 * (d + 2 + _moment_rows(q))
-        plan = plan_blocks(m, K, per_row, per_col, n_jobs=n_jobs, reserved=reserved)
         task = _shared_task
+        if mixture.n_groups > 1:
+            # Per query also its frames, distances to every group and
+            # running moments.
+            per_row += 8 * (5 * d + mixture.n_groups + q)
+            task = _grouped_task
+        plan = plan_blocks(m, K, per_row, per_col, n_jobs=n_jobs, reserved=reserved)
     else:
         # One cell is a query row against all K components: (m, K, d) residuals
         # and derivatives, (m, K) log-probabilities and responsibilities.

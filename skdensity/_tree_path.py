@@ -53,8 +53,6 @@ for :math:`r \ge \sqrt 3`, because :math:`s^k e^{-s^2/2}` and
 :math:`g_1 = r e^{-r^2/2}`, :math:`g_2 = (r^2 - 1) e^{-r^2/2}`.
 """
 
-from dataclasses import replace
-
 import numpy as np
 from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
@@ -66,6 +64,7 @@ from ._gaussian_mixture_math import (
     _empty_outputs,
     log_density_derivatives,
     make_mixture,
+    restrict_components,
 )
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -132,18 +131,20 @@ class TreeEvaluator:
     """
 
     def __init__(self, X_fit, weights, prec_chol, rtol, mixture=None):
-        self.X_fit = X_fit
-        self.log_weights = np.log(weights)
-        self.weights = weights
+        if mixture is None:
+            mixture = make_mixture(np.log(weights), X_fit, prec_chol)
+        self.full_mixture = mixture
+        # The mixture's own component order (it groups wide data), so that
+        # the tree's indices select its components.
+        self.X_fit = mixture.means
+        self.log_weights = mixture.log_weights
+        self.weights = np.exp(self.log_weights)
         self.prec_chol = prec_chol
         self.rtol = rtol
-        self.center = weights @ X_fit
-        self.tree = cKDTree((X_fit - self.center) @ prec_chol)
+        self.center = mixture.center
+        self.tree = cKDTree((self.X_fit - self.center) @ prec_chol)
         d = X_fit.shape[1]
         self.log_kappa = float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * _LOG_2PI)
-        if mixture is None:
-            mixture = make_mixture(self.log_weights, X_fit, prec_chol)
-        self.full_mixture = mixture
         self.log_s0 = self._typical_log_density()
 
     def _typical_log_density(self):
@@ -247,7 +248,7 @@ class TreeEvaluator:
                 np.full(members.size, -np.inf),
                 None,
             )
-        sub = _restrict(self.full_mixture, idx)
+        sub = restrict_components(self.full_mixture, idx)
         res = log_density_derivatives(Xb, sub, order)
         # Weight left out, plus round-off slack on the weights' unit sum.
         w_out = max(0.0, -np.expm1(logsumexp(self.log_weights[idx]))) + 1e-14
@@ -266,14 +267,3 @@ def _map_blocks(func, blocks, n_jobs):
         delayed(lambda s: [func(b) for b in blocks[s]])(s) for s in batches
     )
     return [r for part in parts for r in part]
-
-
-def _restrict(mixture, idx):
-    """The shared-precision mixture of components ``idx`` only (log-weights
-    kept, not renormalised): its rows of the whitened means and offsets, so
-    no component is whitened again."""
-    return replace(
-        mixture,
-        white_means=mixture.white_means[idx],
-        neg_logit_offset=mixture.neg_logit_offset[idx],
-    )

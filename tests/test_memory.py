@@ -88,12 +88,13 @@ def test_peak_memory_of_a_mixture_stays_within_budget(method):
 
 
 def _line_data():
-    # Points spread over 1000 bandwidths in random order: the evenly spaced
-    # probe that sets each query's exponent shift misses the nearest points
-    # by far, so blocks overflow and are redone with their own maximum.
+    # Points spread over 60 bandwidths in random order (one frame: within the
+    # core's COMPACT_RADIUS of their centre), and a probe of one component
+    # (set by the test): queries far from it overflow their blocks, which are
+    # redone with their own maximum.
     rng = np.random.default_rng(0)
-    X = rng.uniform(0, 1000, size=(3000, 1))
-    Q = np.concatenate([rng.uniform(-20, 1020, size=(40, 1)), [[1500.0], [-300]]])
+    X = rng.uniform(0, 60, size=(3000, 1))
+    Q = np.concatenate([rng.uniform(-5, 65, size=(40, 1)), [[1500.0], [-300]]])
     return X, Q
 
 
@@ -118,7 +119,9 @@ def test_redone_blocks_are_exact(monkeypatch, working_memory):
         return original(*args)
 
     monkeypatch.setattr(core, "_redo_with_own_max", spy)
+    monkeypatch.setattr(core, "_N_PROBE", 1)
     kde = GaussianKDE(bandwidth=1.0).fit(X)
+    assert kde._mixture.n_groups == 1
     # No overflow warning reaches the user: redone blocks are expected.
     raise_ = {"over": "raise", "invalid": "raise", "divide": "raise"}
     with config_context(working_memory=working_memory), np.errstate(**raise_):
