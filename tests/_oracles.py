@@ -1,9 +1,15 @@
-"""Independent numerical oracles for the tests: Richardson-extrapolated differences.
+"""Independent numerical oracles for the tests: Richardson-extrapolated differences,
+and the assertions that compare with an oracle on the right scale.
 
 Central differences have error ``c2 h^2 + c4 h^4 + ...``; halving the step ``levels``
 times and eliminating the leading terms (a Richardson table) leaves an error of
-order ``h^(2 levels + 2)``, so that derivatives are recovered to ~1e-9 relative
-with steps of a tenth of the function's length scale, far from round-off.
+order ``h^(2 levels + 2)``, so that derivatives are recovered to ~1e-9 of their
+scale with steps of a tenth of the function's length scale. That is not enough
+for a tight tolerance on every machine: the error left depends on the step, on
+the function's rounding and, where a derivative is near zero, is large relative
+to it. Compare with ``return_error=True`` and a tolerance that includes (a
+multiple of) the returned error bound, or use the exact references of
+``_exact.py``.
 """
 
 import numpy as np
@@ -27,7 +33,35 @@ def _richardson(estimates):
     return table[0]
 
 
-def richardson_gradient(func, X, steps, levels=4):
+def _richardson_with_error(estimates, roundoff):
+    """Extrapolated value and a bound on its error.
+
+    ``roundoff[l]`` bounds the rounding error of estimate ``l``. The
+    truncation error is estimated by the change from the extrapolation
+    without the finest step to the one with it (which bounds the latter's
+    truncation error while the differences are in their asymptotic regime),
+    and the rounding errors are propagated through the (linear) table.
+    """
+    best = _richardson(estimates)
+    coarser = _richardson(estimates[:-1])
+    unit = np.eye(len(estimates))
+    amplification = [abs(_richardson(list(row))) for row in unit]
+    rounding = sum(a * r for a, r in zip(amplification, roundoff, strict=True))
+    return best, np.abs(best - coarser) + rounding
+
+
+def _noise(values, noise):
+    """Absolute rounding error of ``func``'s values, per point."""
+    if noise is not None:
+        return noise
+    # A float64 density sums terms no larger than its value: 1024 units in the
+    # last place of the largest value in the stencil (2.3e-13 relative). A
+    # function with cancellation (log f near zero, sklearn's score_samples
+    # whitening uncentred data) rounds on a larger scale: pass ``noise``.
+    return 1024 * np.finfo(np.float64).eps * np.max(np.abs(values), axis=0)
+
+
+def richardson_gradient(func, X, steps, levels=4, *, return_error=False, noise=None):
     """Gradient of a vectorised scalar ``func`` (rows -> values) at each row of ``X``.
 
     Parameters
@@ -39,46 +73,82 @@ def richardson_gradient(func, X, steps, levels=4):
         Initial step per coordinate (a fraction of the function's length scale).
     levels : int
         Number of step halvings.
+    return_error : bool
+        Also return a bound on the oracle's own error, per entry: compare
+        with a tolerance that includes it (a multiple of it).
+    noise : float or ndarray of shape (m,), optional
+        Absolute rounding error of ``func``'s values, per point; by default
+        1024 ulps of the largest value met in the stencil.
+
+    Returns
+    -------
+    grad : ndarray of shape (m, d)
+    error : ndarray of shape (m, d)
+        Only with ``return_error``.
     """
     X = np.asarray(X, dtype=np.float64)
     m, d = X.shape
-    grad = np.empty((m, d))
+    grad, error = np.empty((m, d)), np.empty((m, d))
     for j in range(d):
-        estimates = []
+        estimates, values, hs = [], [], []
         for level in range(levels + 1):
             h = steps[j] / 2**level
             E = np.zeros(d)
             E[j] = h
-            estimates.append((func(X + E) - func(X - E)) / (2 * h))
-        grad[:, j] = _richardson(estimates)
-    return grad
+            up, down = func(X + E), func(X - E)
+            estimates.append((up - down) / (2 * h))
+            values += [up, down]
+            hs.append(h)
+        eps = _noise(np.array(values), noise)
+        grad[:, j], error[:, j] = _richardson_with_error(
+            estimates, [eps / h for h in hs]
+        )
+    return (grad, error) if return_error else grad
 
 
-def richardson_hessian(func, X, steps, levels=4):
-    """Hessian of a vectorised scalar ``func`` by extrapolated second differences."""
+def richardson_hessian(func, X, steps, levels=4, *, return_error=False, noise=None):
+    """Hessian of a vectorised scalar ``func`` by extrapolated second differences.
+
+    Parameters and returns as :func:`richardson_gradient`, with (m, d, d)
+    arrays.
+    """
     X = np.asarray(X, dtype=np.float64)
     m, d = X.shape
-    hess = np.empty((m, d, d))
+    hess, error = np.empty((m, d, d)), np.empty((m, d, d))
     f0 = func(X)
     for i in range(d):
         for j in range(i, d):
-            estimates = []
+            estimates, values, denominators = [], [f0], []
             for level in range(levels + 1):
                 hi, hj = steps[i] / 2**level, steps[j] / 2**level
                 Ei, Ej = np.zeros(d), np.zeros(d)
                 Ei[i], Ej[j] = hi, hj
                 if i == j:
-                    est = (func(X + Ei) - 2 * f0 + func(X - Ei)) / hi**2
+                    up, down = func(X + Ei), func(X - Ei)
+                    est = (up - 2 * f0 + down) / hi**2
+                    values += [up, down]
+                    # four units of noise over h^2
+                    denominators.append(hi**2 / 4)
                 else:
-                    est = (
-                        func(X + Ei + Ej)
-                        - func(X + Ei - Ej)
-                        - func(X - Ei + Ej)
-                        + func(X - Ei - Ej)
-                    ) / (4 * hi * hj)
+                    corners = [
+                        func(X + Ei + Ej),
+                        func(X + Ei - Ej),
+                        func(X - Ei + Ej),
+                        func(X - Ei - Ej),
+                    ]
+                    est = (corners[0] - corners[1] - corners[2] + corners[3]) / (
+                        4 * hi * hj
+                    )
+                    values += corners
+                    denominators.append(hi * hj)
                 estimates.append(est)
-            hess[:, i, j] = hess[:, j, i] = _richardson(estimates)
-    return hess
+            eps = _noise(np.array(values), noise)
+            value, err = _richardson_with_error(
+                estimates, [eps / den for den in denominators]
+            )
+            hess[:, i, j] = hess[:, j, i] = value
+            error[:, i, j] = error[:, j, i] = err
+    return (hess, error) if return_error else hess
 
 
 def assert_close_scaled(actual, desired, rtol):
@@ -108,9 +178,11 @@ def assert_on_scale(actual, desired, scale, rtol, label="", atol=1e-300):
     rtol : float
     label : str
         Names the quantity in the failure message and in ``MARGINS``.
-    atol : float
-        Below float64's normal range (1e-308) values keep no relative
-        accuracy; a density that underflows there is compared absolutely.
+    atol : float or ndarray of the shape of ``desired``
+        Added to the tolerance, entrywise: an oracle's own error bound (e.g.
+        a multiple of Richardson's), or the default: below float64's normal
+        range (1e-308) values keep no relative accuracy, and a density that
+        underflows there is compared absolutely.
 
     Notes
     -----
@@ -119,13 +191,11 @@ def assert_on_scale(actual, desired, scale, rtol, label="", atol=1e-300):
     report (it should stay below 0.1).
     """
     actual, desired = np.asarray(actual), np.asarray(desired)
-    axes = tuple(range(1, desired.ndim))
-    err = (
-        np.max(np.abs(actual - desired), axis=axes)
-        if axes
-        else np.abs(actual - desired)
+    scale = np.asarray(scale, dtype=np.float64).reshape(
+        (-1,) + (1,) * (desired.ndim - 1)
     )
-    ratio = err / (rtol * np.asarray(scale) + atol)
+    ratio = np.abs(actual - desired) / (rtol * scale + atol)
+    ratio = ratio.reshape(len(ratio), -1).max(axis=1)
     MARGINS.append((label, float(ratio.max())))
     assert np.all(ratio <= 1), (
         f"{label}: max error / tolerance {ratio.max():.3e} "
