@@ -19,17 +19,29 @@ that form, whatever the units of the data:
   1.5e-154 and 1.3e154), so that :math:`H` and :math:`H^{-1}` are finite
   normal numbers;
 * numerical rank: :math:`R` counts as singular when its smallest eigenvalue is
-  at most ``10 d eps`` times its largest (the rule of
+  at most ``tol = 10 d eps lambda_max`` (the rule of
   :func:`numpy.linalg.matrix_rank` for a ``d x d`` matrix, with a margin of 10
-  for the rounding of :math:`R` itself). Beyond that, the Cholesky factor of
-  :math:`H` would carry no correct digit along some direction.
+  for the rounding of :math:`R` itself). Below that, the Cholesky factor of
+  :math:`H` carries no correct digit along some direction.
 
-Under a rule, a feature is *constant* when its weighted variance is at most
-``eps`` times the largest square of its values: it then varies by less than
-``sqrt(eps)`` (1.5e-8) of its magnitude, fewer than half the digits of
-float64, so that its variance is mostly rounding of the data. All O(n d)
-checks (sample count, weights, constant features) run before the O(n d^2)
-covariance.
+Under a rule the data's own rounding counts too. A value :math:`x` is stored
+to within :math:`u |x|` (:math:`u = \mathrm{eps}/2`), which in units of the
+feature's spread is :math:`u r_j`, :math:`r_j = \max_i |x_{ij}| / \sqrt{C_{jj}}`.
+So:
+
+* a feature is *constant* when :math:`r_j \ge 1 / (16 u)`: its spread is
+  within a few units of rounding of its values (an exactly constant column,
+  or one computed with rounding, such as ``0.1 * k / k``);
+* rounding can add up to :math:`\sum_j (u r_j)^2` to the variance of the
+  data along any unit direction of :math:`R` (Cauchy-Schwarz), so ``4`` times
+  that is added to ``tol``: data that were rank-deficient before their values
+  were rounded (features collinear around a large offset) are singular too.
+
+Data far from the origin are otherwise fine: a column ``1e12 + N(0, 1)``
+keeps four digits of its spread and is fitted, its covariance computed after
+an exact shift by one of its rows (the differences of nearby floats are
+exact), so to the accuracy of the stored values. All O(n d) checks (sample
+count, weights, constant features) run before the O(n d^2) covariance.
 """
 
 import numpy as np
@@ -44,8 +56,16 @@ SIGMA_MAX = float(np.sqrt(np.finfo(np.float64).max))
 
 #: R is singular when its smallest eigenvalue is at most this times
 #: ``d * eps * largest``; measured on 13 600 random rank-deficient data sets
-#: (offsets, scales, weights), the computed ratio reached ``3.2 d eps``.
+#: (offsets, scales, weights), the computed ratio reached ``3.2 d eps`` when
+#: the rounding of the data is left out.
 _RANK_MARGIN = 10.0
+
+#: A feature whose spread is at most this many units of rounding (u = eps/2)
+#: of its largest value is constant.
+_CONSTANT_ROUNDINGS = 16.0
+
+#: Margin on the variance that rounding the data can add along a direction.
+_ROUNDING_MARGIN = 4.0
 
 #: Loadings on the null space below this fraction of the largest are rounding.
 _LOADING_FLOOR = 1e-3
@@ -103,8 +123,15 @@ def _check_sigma(sigma, names, source):
         )
 
 
-def _null_space(unit_cov):
+def _null_space(unit_cov, rounding=0.0):
     """Features spanning the numerical null space of unit-diagonal ``unit_cov``.
+
+    Parameters
+    ----------
+    unit_cov : ndarray of shape (d, d)
+    rounding : float, default=0.0
+        Variance, in units of ``unit_cov``, that rounding of the data can
+        add along any direction; added to the tolerance.
 
     Returns
     -------
@@ -115,7 +142,7 @@ def _null_space(unit_cov):
         Smallest eigenvalue and the rank tolerance.
     """
     eigvals, eigvecs = linalg.eigh(unit_cov)
-    tol = _RANK_MARGIN * len(eigvals) * _EPS * eigvals[-1]
+    tol = _RANK_MARGIN * len(eigvals) * _EPS * eigvals[-1] + rounding
     if eigvals[0] > tol:
         return None, eigvals[0], tol
     loadings = np.linalg.norm(eigvecs[:, eigvals <= tol], axis=1)
@@ -126,8 +153,8 @@ def _null_space(unit_cov):
 def _rank_detail(smallest, tol):
     return (
         f"after scaling to unit variances its smallest eigenvalue is "
-        f"{smallest:.2g}, not above {tol:.2g} = {_RANK_MARGIN:g} d eps times the "
-        f"largest"
+        f"{smallest:.2g}, not above the tolerance {tol:.2g} (10 d eps times the "
+        f"largest, plus what rounding the data can add)"
     )
 
 
@@ -188,27 +215,33 @@ def _rule_covariance(rule, X, weights, names):
         )
     # Power-of-two column scales are exact and keep every O(n d) and O(n d^2)
     # intermediate in range, for data at any scale float64 holds; |Z| < 2, as
-    # 2 ** 1024 (the scale of data near the float64 maximum) overflows.
+    # 2 ** 1024 (the scale of data near the float64 maximum) overflows. The
+    # shift by one row is exact for data far from the origin (differences of
+    # nearby floats are exact), so the mean's rounding stays at the scale of
+    # the spread, not of the offset.
     magnitude = np.max(np.abs(X), axis=0)
     exponent = np.frexp(np.where(magnitude > 0, magnitude, 1.0))[1]
     scale = np.ldexp(1.0, exponent - 1)
     Z = X / scale
+    Z -= Z[0]
     Z -= weights @ Z
-    variance = (weights @ Z**2) / denominator
-    constant = np.flatnonzero(variance <= _EPS * (magnitude / scale) ** 2)
+    spread = np.sqrt((weights @ Z**2) / denominator)
+    rounding = 0.5 * _EPS * (magnitude / scale)
+    constant = np.flatnonzero(spread <= _CONSTANT_ROUNDINGS * rounding)
     if constant.size:
         raise ValueError(
-            f"Feature(s) {_feature_names(constant, names)} are constant (they "
-            f"vary by less than sqrt(eps) = 1.5e-8 of their magnitude among the "
-            f"samples with positive weight), so the data covariance is singular "
-            f"and bandwidth={rule!r} cannot be applied. Drop the constant "
-            f"feature(s). {_FIXES}"
+            f"Feature(s) {_feature_names(constant, names)} are constant: among "
+            f"the samples with positive weight they vary by at most "
+            f"{_CONSTANT_ROUNDINGS:g} units of rounding of their values, so the "
+            f"data covariance is singular and bandwidth={rule!r} cannot be "
+            f"applied. Drop the constant feature(s). {_FIXES}"
         )
     Z *= np.sqrt(weights)[:, None]
     scaled_cov = _scaled_covariance(Z) / denominator
     root = np.sqrt(np.diag(scaled_cov))
     unit_cov = scaled_cov / np.outer(root, root)
-    involved, smallest, tol = _null_space(unit_cov)
+    data_rounding = _ROUNDING_MARGIN * np.sum((rounding / spread) ** 2)
+    involved, smallest, tol = _null_space(unit_cov, data_rounding)
     if involved is not None:
         raise ValueError(
             f"The weighted data covariance is singular: feature(s) "

@@ -77,34 +77,62 @@ def test_constant_column_rejected_in_any_layout(layout):
     assert "Feature(s) 2 ('one') are constant" in _fit_error(GaussianKDE(), frame)
 
 
+_K = np.arange(1.0, 6.0)
+
+
 @pytest.mark.parametrize(
     "column",
     [
         np.full(5, 0.1),
         np.zeros(5),
-        1e6 * (1 + 1e-12 * np.random.default_rng(3).normal(size=5)),
-        -1e-200 * (1 + 1e-10 * np.random.default_rng(4).normal(size=5)),
+        0.1 * _K / _K,
+        1e6 + _K * np.spacing(1e6),
+        -1e-200 * (1 + 2 * np.finfo(float).eps * _K),
     ],
-    ids=["tenth", "zero", "1e6_relative_noise_1e-12", "tiny_relative_noise_1e-10"],
+    ids=["tenth", "zero", "computed", "1e6_plus_ulps", "tiny_plus_ulps"],
 )
-def test_constant_relative_to_magnitude(column):
+def test_constant_within_rounding_of_the_values(column):
     message = _fit_error(GaussianKDE(), column[:, None])
     assert "Feature(s) 0 are constant" in message
-    X = np.c_[np.arange(5.0), column]
+    X = np.c_[_K, column]
     assert "Feature(s) 1 are constant" in _fit_error(GaussianKDE("silverman"), X)
 
 
-def test_column_with_small_relative_spread_is_not_constant():
-    # A spread of 1e-6 relative to the magnitude keeps ten digits; the shift
-    # by 2**20 (close to 1e6) is exact, so np.cov of the shifted data is an
-    # oracle accurate to ~1e-16 relative.
+def _exact_covariance(X):
+    """Unbiased covariance of the stored values, in rational arithmetic."""
+    rows = [[Fraction(x) for x in row] for row in X]
+    n, d = len(rows), len(rows[0])
+    mean = [sum(r[j] for r in rows) / n for j in range(d)]
+    return np.array(
+        [
+            [
+                float(sum((r[i] - mean[i]) * (r[j] - mean[j]) for r in rows) / (n - 1))
+                for j in range(d)
+            ]
+            for i in range(d)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "offset, spread", [(1e12, 1.0), (1.7e18, 1e9), (2.0**20, 1.0), (-1e6, 1e-6)]
+)
+def test_data_far_from_the_origin_are_fitted_exactly(offset, spread):
+    # 1.7e18 +- 1e9: timestamps in epoch nanoseconds, a second apart.
     rng = np.random.default_rng(5)
-    offset = 2.0**20
-    X = np.c_[rng.normal(size=50), offset + rng.normal(size=50)]
+    X = offset + spread * rng.normal(size=(6, 2))
     kde = GaussianKDE().fit(X)
-    expected = kde.factor_**2 * np.cov(X - [0, offset], rowvar=False)
+    assert_allclose(kde.factor_, 6 ** (-1 / 6), rtol=1e-15)
+    expected = kde.factor_**2 * _exact_covariance(X)
     assert_allclose(kde.covariance_, expected, rtol=1e-12)
-    assert_allclose(kde.factor_, 50 ** (-1 / 6), rtol=1e-15)
+
+
+def test_collinear_before_rounding_around_an_offset_is_singular():
+    # Exactly collinear, then rounded to the ulp of 1e12 (1.2e-4 of the spread).
+    z = np.random.default_rng(14).normal(size=20)
+    X = np.c_[z, 0.3 * z + 0.7] + 1e12
+    message = _fit_error(GaussianKDE(), X)
+    assert "feature(s) 0, 1 are collinear" in message
 
 
 @pytest.mark.parametrize(
