@@ -42,7 +42,14 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         :math:`C` is the weighted data covariance and
         :math:`n_{\mathrm{eff}} = 1/\sum_i w_i^2`, both as in
         :class:`scipy.stats.gaussian_kde`, whose ``"scott"`` and
-        ``"silverman"`` rules these are.
+        ``"silverman"`` rules these are. A rule needs more samples with
+        positive weight than features, and no constant or collinear features
+        to float64 precision; every form needs kernel standard deviations
+        :math:`\sqrt{H_{jj}}` in [1.5e-154, 1.3e154], where :math:`H` and
+        :math:`H^{-1}` are finite, and an :math:`H` of full numerical rank
+        (scaled to unit diagonal, its smallest eigenvalue above ``10 d eps``
+        times the largest; under a rule, plus what rounding the data can
+        add).
     n_jobs : int, default=None
         Number of joblib workers evaluating chunks of query points.
         ``None`` means 1 unless in a :func:`joblib.parallel_config` context;
@@ -215,12 +222,25 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, not all zero; rows with weight zero are
-            dropped. ``None`` gives every row the same weight.
+            dropped. ``None`` gives every row the same weight. Only ratios
+            matter: weights are normalised by their largest first, so any
+            finite float64 weights work.
 
         Returns
         -------
         self : GaussianKDE
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For bad input, with a message that says what to change: a rule
+            bandwidth on too few samples, on weights that put all the weight
+            on one sample, or on constant or collinear features (named); a
+            bandwidth matrix that is not positive definite to float64
+            precision; kernel standard deviations whose square or inverse
+            over- or underflows. A fit that raises, or is interrupted, leaves
+            the estimator unfitted.
         """
         with discard_fit_on_error(self, private=("_mixture", "_approximation")):
             return self._fit(X, sample_weight)
