@@ -112,7 +112,7 @@ def test_bad_density_and_features():
         clustering.predict(np.zeros((2, 3)))
     # A fit that fails (Scott's rule on one sample) leaves no fitted state.
     failed = ModeClustering()
-    with pytest.raises(ValueError, match="at least 2 samples"):
+    with pytest.raises(ValueError, match="1 sample"):
         failed.fit(X[:1])
     assert not [name for name in vars(failed) if name.endswith("_")]
 
