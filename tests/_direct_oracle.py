@@ -156,7 +156,8 @@ def mp_log_derivatives(Q, log_weights, means, prec_chols):
         P = np.einsum("kij,klj->kil", Um, Um)
         hess = np.einsum("mk,mki,mkj->mij", r, C, C) - np.einsum("mk,kij->mij", r, P)
         to_float = np.vectorize(float, otypes=[np.float64])
-        return to_float(log_f), to_float(grad), to_float(hess)
+        with np.errstate(over="ignore"):  # log f below -1.8e308 rounds to -inf
+            return to_float(log_f), to_float(grad), to_float(hess)
 
 
 def natural_scales(Q, log_weights, means, prec_chols):
