@@ -5,22 +5,14 @@ each query's result depends on that query alone, so parallel results must
 equal serial ones bit for bit, not merely to rounding.
 """
 
-import threading
-
 import numpy as np
 import pytest
 from joblib import parallel_config
 from numpy.testing import assert_array_equal
 from sklearn import config_context
-from threadpoolctl import threadpool_info
 
-import skdensity._gaussian_mixture_math as core
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
 from skdensity._utils import plan_blocks
-
-
-def _blas_threads():
-    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
 def _all_results(est, Q):
@@ -78,48 +70,6 @@ def test_work_is_split_only_when_worth_it():
     assert all(t.start % big.row_block == 0 for t in big.tasks)
     assert plan_blocks(5000, 3000, 100).tasks == [slice(0, 5000)]
     assert len(plan_blocks(50, 300, 100, n_jobs=2).tasks) == 1
-
-
-@pytest.mark.parametrize("n_jobs", [None, 2])
-def test_blas_is_single_threaded_inside(monkeypatch, data, n_jobs):
-    # n_jobs threads each running a multi-threaded BLAS would oversubscribe
-    # the cores: inside the core's chunks BLAS has one thread.
-    X, Q = data
-    seen = []
-    task = core._shared_task
-
-    def spy(*args):
-        seen.append(_blas_threads())
-        return task(*args)
-
-    monkeypatch.setattr(core, "_shared_task", spy)
-    GaussianKDE(n_jobs=n_jobs).fit(X).score_samples(Q)
-    assert seen
-    assert all(threads == [1] * len(threads) for threads in seen)
-
-
-def test_blas_threads_are_restored(data):
-    # The core runs BLAS single-threaded and restores the setting, also
-    # when several threads call it at once.
-    X, Q = data
-    before = _blas_threads()
-    kde = GaussianKDE(n_jobs=2).fit(X)
-    errors = []
-
-    def work():
-        try:
-            for _ in range(3):
-                kde.hessian(Q[:300])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert _blas_threads() == before
 
 
 def test_loky_processes_give_identical_results(data):
