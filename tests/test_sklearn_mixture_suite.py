@@ -75,6 +75,9 @@ def _ours(value):
     return value
 
 
+_PARAMETER_SET = type(pytest.param(None))
+
+
 def _with_our_instances(mark):
     """A parametrize mark whose parent-class estimators are ours."""
     if mark.name != "parametrize":
@@ -82,7 +85,7 @@ def _with_our_instances(mark):
     argnames, argvalues = mark.args[:2]
     values = [
         pytest.param(*_ours(v.values), marks=v.marks, id=v.id)
-        if isinstance(v, type(pytest.param(None)))
+        if isinstance(v, _PARAMETER_SET)
         else _ours(v)
         for v in argvalues
     ]
@@ -155,3 +158,15 @@ def _our_classes(monkeypatch):
             _init(self, *args, **kwargs)
 
         monkeypatch.setattr(ours, "__init__", counting_init)
+
+
+def test_sklearn_tests_are_collected_over_our_estimators():
+    for prefix, module in SKLEARN_TEST_MODULES.items():
+        tests = [f for n, f in globals().items() if n.startswith(f"test_{prefix}_")]
+        assert tests, f"no test collected from {module.__name__}"
+        marks = [m for test in tests for m in test.pytestmark]
+        for mark in [m for m in marks if m.name == "parametrize"]:
+            for value in mark.args[1]:
+                value = value.values if isinstance(value, _PARAMETER_SET) else value
+                value = value if isinstance(value, tuple) else (value,)
+                assert not [v for v in value if type(v) in OURS], mark
