@@ -9,11 +9,12 @@ responsibilities or centring: the component derivatives are the closed forms
 
 summed with the weights, and the log-scale derivatives follow from
 ``grad log f = grad f / f`` and ``Hess log f = Hess f / f - grad log f (.)^T``.
-mpmath's exponent range is unbounded, so nothing underflows, and the
-cancellation in ``Hess log f`` far from the data (|grad log f|^2 against |P|)
-costs at most a few of the 40 digits. The parameters enter as the exact values
-of their float64 representations, so the reference is exact for the model the
-estimator holds, to ~1e-35 relative: any tolerance above 1e-30 is honest.
+mpmath's exponent range is unbounded, so nothing underflows. The cancellation
+in ``Hess log f`` far from the data (|grad log f|^2 against |P|) costs
+log10(|grad log f|^2 / |P|) of the 40 digits: 16 at 1e8 kernel widths, still
+leaving 24. The parameters enter as the exact values of their float64
+representations, so the reference is exact for the model the estimator holds
+to 1e-20 relative or better: any tolerance above 1e-19 is honest.
 
 Each evaluation is a plain Python loop: keep to a handful of points and
 components (a few milliseconds per point and component at d = 5).
