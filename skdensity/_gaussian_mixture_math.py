@@ -566,37 +566,56 @@ def _hessian_rows(moments, U):
 # ---------------------------------------------------------------------------
 
 
-def _component_log_prob(X, mix):
-    """Weighted component log-densities ``a_k + log N_k(x)`` and whitened
-    residuals ``(x - mu_k) U_k``, shapes (m, K) and (m, K, d)."""
-    white = _whiten_all(X, *_stacked_factors(mix)[:2])
-    log_prob = np.einsum("mkd,mkd->mk", white, white)
-    log_prob *= -0.5
-    log_prob += mix.log_norm
-    return log_prob, white
+def _component_residuals(X, mix):
+    """Whitened residuals ``(x - mu_k) U_k``, shape (m, K, d).
+
+    The offsets ``x - mu_k`` are formed in input space before whitening, so
+    their precision does not depend on where the data sit.
+    """
+    diff = X[None, :, :] - mix.means[:, None, :]
+    return np.matmul(diff, mix.prec_chol, out=diff).transpose(1, 0, 2)
 
 
-def _stacked_factors(mix):
-    """``[U_1 ... U_K]`` (d, K d), ``[mu_k U_k]`` (K d,) and the ``U_k^T``
-    stacked vertically (K d, d): the whitening of all components is then one
-    matrix product, and so is the sum over components of the gradient."""
-    K, d = mix.n_components, mix.n_features
-    side = mix.prec_chol.transpose(1, 0, 2).reshape(d, K * d)
-    offset = np.einsum("kd,kde->ke", mix.means, mix.prec_chol).reshape(K * d)
-    stacked_t = mix.prec_chol.transpose(0, 2, 1).reshape(K * d, d)
-    return side, offset, stacked_t
+def _component_logits(white, mix):
+    """Log-density and responsibility logits of each query, from residuals.
 
-
-def _whiten_all(X, side, offset):
-    white = X @ side
-    white -= offset
-    return white.reshape(X.shape[0], -1, X.shape[1])
+    Returns ``log_f`` (m,) and the logits of the responsibilities relative
+    to their row maximum (m, K). Where a squared norm overflows (a query
+    ~1e154 bandwidths away), the norms are taken in units of the row's
+    largest residual ``t`` (a power of 2, so the scaling is exact): the
+    logits' differences ``-t^2 (s_k - s_min) / 2 + (c_k - c_min)`` are then
+    finite or ``-inf``, so the responsibilities and the derivatives of
+    ``log f`` stay right however far the query; ``log f`` itself is
+    ``-inf`` when it is beyond float64.
+    """
+    logits = np.einsum("mkd,mkd->mk", white, white)
+    huge = ~np.isfinite(logits).all(axis=1)
+    logits *= -0.5
+    logits += mix.log_norm
+    log_f = logits.max(axis=1)
+    with np.errstate(invalid="ignore"):  # -inf - -inf: huge rows, redone below
+        logits -= log_f[:, None]
+    if huge.any():
+        w = white[huge]
+        t = np.exp2(np.ceil(np.log2(np.abs(w).max(axis=(1, 2)))))[:, None]
+        scaled = w / t[:, :, None]
+        s = np.einsum("mkd,mkd->mk", scaled, scaled)
+        k = np.argmin(s, axis=1)
+        s_min = s[np.arange(k.size), k][:, None]
+        c_min = mix.log_norm[k]
+        with np.errstate(over="ignore"):
+            rel = -0.5 * (((s - s_min) * t) * t)
+            base = -0.5 * ((s_min[:, 0] * t[:, 0]) * t[:, 0]) + c_min
+        rel += mix.log_norm - c_min[:, None]
+        top = rel.max(axis=1)
+        logits[huge] = rel - top[:, None]
+        log_f[huge] = base + top
+    return log_f, logits
 
 
 def _component_task(X, mix, order, plan):
     """Log f and its derivatives for a chunk of queries, own precisions."""
     m, d = X.shape
-    factors = _stacked_factors(mix)
     out = _empty_outputs(m, d, order)
     # Blocks padded to full BLAS tiles, as on the shared path (ROW_ALIGN).
     block = np.zeros((plan.row_block, d))
@@ -606,38 +625,33 @@ def _component_task(X, mix, order, plan):
         n_pad = -(-n // ROW_ALIGN) * ROW_ALIGN
         block[:n] = X[rows]
         block[n:n_pad] = 0.0
-        values = _component_block(block[:n_pad], mix, order, factors)
+        values = _component_block(block[:n_pad], mix, order)
         _store(out, rows, tuple(None if v is None else v[:n] for v in values))
     return out
 
 
-def _component_block(X, mix, order, factors):
-    side, offset, stacked_t = factors
-    white = _whiten_all(X, side, offset)
-    resp = np.einsum("mkd,mkd->mk", white, white)
-    resp *= -0.5
-    resp += mix.log_norm
-    log_f = resp.max(axis=1)
-    resp -= log_f[:, None]
+def _component_block(X, mix, order):
+    white = _component_residuals(X, mix)
+    log_f, resp = _component_logits(white, mix)
     np.exp(resp, out=resp)
     total = resp.sum(axis=1)
     log_f += np.log(total)
     if order == 0:
         return log_f, None, None
     resp /= total[:, None]
-    # g_k = P_k (mu_k - x) = -U_k U_k^T (x - mu_k); row form -w_k U_k^T, so
-    # sum_k r_k g_k is one product of the weighted residuals with the U_k^T.
-    weighted = white * resp[:, :, None]
-    grad = weighted.reshape(X.shape[0], -1) @ stacked_t
-    np.negative(grad, out=grad)
-    if order == 1:
-        return log_f, grad, None
-    # Centred form: sum_k r_k (g_k - grad)(g_k - grad)^T - sum_k r_k P_k.
+    # g_k = P_k (mu_k - x) = -U_k U_k^T (x - mu_k) = -U_k w_k.
     g = np.matmul(white.transpose(1, 0, 2), mix.prec_chol.transpose(0, 2, 1))
     np.negative(g, out=g)
-    g -= grad
-    centred = g.transpose(1, 0, 2)
-    hess = np.matmul((centred * resp[:, :, None]).transpose(0, 2, 1), centred)
+    g = g.transpose(1, 0, 2)  # (m, K, d)
+    grad = np.einsum("mk,mkd->md", resp, g)
+    if order == 1:
+        return log_f, grad, None
+    # Centred form: sum_k r_k (g_k - grad)(g_k - grad)^T - sum_k r_k P_k,
+    # with sqrt(r_k) on each factor: a negligible component far away gives
+    # 0 x (large), never 0 x inf.
+    centred = g - grad[:, None, :]
+    centred *= np.sqrt(resp)[:, :, None]
+    hess = np.matmul(centred.transpose(0, 2, 1), centred)
     hess -= (resp @ mix.precisions.reshape(mix.n_components, -1)).reshape(hess.shape)
     return log_f, grad, _symmetrize(hess)
 
@@ -725,7 +739,7 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     else:
         # One cell is a query row against all K components: (m, K, d) residuals
         # and derivatives, (m, K) log-probabilities and responsibilities.
-        per_cell = 8 * K * (3 + 2 * d + d * d)
+        per_cell = 8 * K * (3 + 3 * d + d * d)
         plan = plan_blocks(
             m, 1, 4 * outputs, 0, per_cell, n_jobs=n_jobs, reserved=reserved
         )
@@ -754,7 +768,7 @@ def responsibilities(X, mixture):
         Y = (X - mixture.center) @ mixture.prec_chol
         logits = Y @ mixture.white_means.T - mixture.neg_logit_offset
     else:
-        logits, _ = _component_log_prob(X, mixture)
+        _, logits = _component_logits(_component_residuals(X, mixture), mixture)
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
 
 
@@ -771,9 +785,8 @@ def to_density_scale(log_f, grad_log_f=None, hess_log_f=None, *, overwrite=False
     hess_log_f : ndarray of shape (m, d, d), default=None
     overwrite : bool, default=False
         Write the density-scale gradient and Hessian into ``grad_log_f`` and
-        ``hess_log_f`` (for a caller that no longer needs them): no
-        output-sized temporary at all. Otherwise the only allocations are the
-        results.
+        ``hess_log_f`` (for a caller that no longer needs them): the only
+        temporary is gradient-sized. Otherwise the results are allocated too.
 
     Returns
     -------
@@ -784,14 +797,13 @@ def to_density_scale(log_f, grad_log_f=None, hess_log_f=None, *, overwrite=False
     f = np.exp(log_f)
     hess = None
     if hess_log_f is not None:
-        if overwrite:
-            hess = hess_log_f
-            for i in range(hess.shape[1]):
-                hess[:, i] += grad_log_f[:, i, None] * grad_log_f
-        else:
-            hess = grad_log_f[:, :, None] * grad_log_f[:, None, :]
-            hess += hess_log_f
+        # f (H + g g^T) as f H + (sqrt(f) g)(sqrt(f) g)^T: where f underflows
+        # to 0 and g g^T overflows (queries far away), 0, not 0 x inf.
+        root_g = grad_log_f * np.sqrt(f)[:, None]
+        hess = hess_log_f if overwrite else hess_log_f.copy()
         hess *= f[:, None, None]
+        for i in range(hess.shape[1]):
+            hess[:, i] += root_g[:, i, None] * root_g
     grad = None
     if grad_log_f is not None:
         grad = grad_log_f if overwrite else grad_log_f.copy()
