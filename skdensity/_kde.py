@@ -8,7 +8,12 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 
 from ._approximate import ALGORITHMS, Approximation
-from ._bandwidth import BANDWIDTH_RULES, kernel_covariance, normalize_weights
+from ._bandwidth import (
+    BANDWIDTH_RULES,
+    kernel_covariance,
+    log_normalize_weights,
+    normalize_weights,
+)
 from ._base import GaussianMixtureDerivativesMixin
 from ._gaussian_mixture_math import make_mixture
 from ._utils import (
@@ -87,9 +92,10 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_kernels, n_features)
-        Kernel centres: the training points with positive weight.
+        Kernel centres: the training points with positive sample weight.
     weights_ : ndarray of shape (n_kernels,)
-        Kernel weights, summing to one.
+        Kernel weights, summing to one (a weight below 1e-308 of the total
+        shows as 0 here but keeps its kernel, evaluated from its logarithm).
     covariance_ : ndarray of shape (n_features, n_features)
         Kernel covariance :math:`H`.
     precision_cholesky_ : ndarray of shape (n_features, n_features)
@@ -250,18 +256,21 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         weights = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        # The kernels take their log-weights from the raw weights: a weight
+        # 1e-600 of the total underflows when normalised, yet its kernel
+        # dominates the density far from the others.
+        keep, log_weights = log_normalize_weights(weights)
         weights = normalize_weights(weights)
         covariance, prec_chol, factor, n_eff = kernel_covariance(
             self.bandwidth, X, weights, getattr(self, "feature_names_in_", None)
         )
-        keep = weights > 0
         self.X_fit_ = X[keep]
-        self.weights_ = weights[keep]
+        self.weights_ = np.exp(log_weights)
         self.covariance_ = covariance
         self.precision_cholesky_ = prec_chol
         self.factor_ = factor
         self.n_eff_ = n_eff
-        self._mixture = make_mixture(np.log(self.weights_), self.X_fit_, prec_chol)
+        self._mixture = make_mixture(log_weights, self.X_fit_, prec_chol)
         self._approximation = None
         if self.algorithm != "exact":
             self._approximation = Approximation(
@@ -337,8 +346,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             )
         rng = check_random_state(random_state)
         centres = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
-        # U^{-T} is the Cholesky factor of H (U U^T = H^{-1}); solving with the
-        # stored U avoids refactorising H, whose entries may be subnormal.
+        # U^{-T} is the Cholesky factor of H (U U^T = H^{-1}): solving with the
+        # stored U saves factorising H again.
         z = rng.standard_normal((n_samples, self.n_features_in_))
         noise = linalg.solve_triangular(self.precision_cholesky_, z.T, trans="T")
         return self.X_fit_[centres] + noise.T

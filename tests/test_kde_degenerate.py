@@ -202,6 +202,17 @@ def test_huge_weights_are_normalised_without_overflow():
     assert_allclose(kde.score_samples([[0.5]]), [-1.0439385332046727], rtol=1e-14)
 
 
+def test_weight_below_float64_range_of_the_total_keeps_its_kernel():
+    # Normalised weights 1 and 1e-600: the second underflows, but far from
+    # the first kernel it is all the density there is.
+    kde = GaussianKDE(1.0).fit([[0.0], [100.0]], sample_weight=[1e300, 1e-300])
+    assert kde.X_fit_.shape == (2, 1)
+    expected = -600 * np.log(10) - 0.5 * LOG_2PI
+    assert_allclose(kde.score_samples([[100.0]]), [expected], rtol=1e-14)
+    # d log f / dx = -(x - 100) there.
+    assert_allclose(kde.gradient([[100.5]], log=True), [[-0.5]], rtol=1e-12)
+
+
 @pytest.mark.parametrize("scale", [1e308, 1e-320])
 def test_extreme_equal_weights_are_uniform_weights(scale):
     # Data [0, 1, 5]: mean 2, unbiased variance 14 / 2 = 7, Scott's s = 3^(-1/5).
