@@ -38,8 +38,10 @@ class ExactDerivatives:
     with ``g_k = P_k (mu_k - x)`` (max norms). Any float64 evaluation of the
     sums rounds on these scales, so a derivative near zero (a Hessian entry at
     an inflection, a gradient at a mode) is compared on them, not relative to
-    itself. The density-scale derivatives have the same scales times ``f``
-    (``density_grad_scale``, ``density_hess_scale``, multiplied exactly).
+    itself. The density-scale derivatives have the same scales times
+    ``f max(1, |log f|)`` (``density_grad_scale``, ``density_hess_scale``,
+    multiplied exactly): ``f = exp(log f)`` turns the absolute rounding of
+    ``log f``, relative to ``max(1, |log f|)``, into a relative one.
     """
 
     log_f: np.ndarray
@@ -174,8 +176,8 @@ def _at_point(x, components):
         hess,
         grad_scale / f,
         hess_scale / f,
-        grad_scale,
-        hess_scale,
+        grad_scale * max(1, abs(mpmath.log(f))),
+        hess_scale * max(1, abs(mpmath.log(f))),
     )
 
 

@@ -190,7 +190,9 @@ def _assert_same_density(kde, other, Q, rtol):
     assert_on_scale(other.score_samples(Q), log_f, np.maximum(1, np.abs(log_f)), rtol)
     g, H = kde.gradient(Q, log=True), kde.hessian(Q, log=True)
     grad_scale, hess_scale = _natural_scales(kde, g, H)
-    f = np.exp(log_f)
+    # f = exp(log f) inherits log f's absolute error as a relative one:
+    # eps |log f|, 1e-13 at log f = -470 (queries beyond the data).
+    f = np.exp(log_f) * np.maximum(1, np.abs(log_f))
     for log, factor in [(True, 1.0), (False, f)]:
         grad, hess = other.gradient(Q, log=log), other.hessian(Q, log=log)
         assert_on_scale(grad, kde.gradient(Q, log=log), factor * grad_scale, rtol)
