@@ -165,7 +165,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self : ModeClustering
             The fitted estimator.
         """
-        with discard_fit_on_error(self):
+        with discard_fit_on_error(self, private=("_ascent", "_method", "_near_modes")):
             return self._fit(X)
 
     def _fit(self, X):

@@ -57,7 +57,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import logsumexp
 
-from ._utils import ROW_ALIGN, for_each_row_chunk, plan_blocks, single_threaded_blas
+from ._utils import (
+    ROW_ALIGN,
+    for_each_row_chunk,
+    plan_blocks,
+    single_threaded_blas,
+    working_memory_bytes,
+)
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -195,7 +201,8 @@ def _shared_mixture(log_weights, means, prec_chol):
         # Cells of diameter GROUP_DIAMETER in the (approximate) global frame;
         # each group's frame origin is one of its members, so the members'
         # whitened offsets are computed from exact input-space differences.
-        cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER)).astype(np.int64)
+        # Cell indices stay floats: data may span more bandwidths than int64.
+        cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER))
         _, inverse = np.unique(cells, axis=0, return_inverse=True)
         order = np.argsort(inverse.ravel(), kind="stable")
         counts = np.bincount(inverse.ravel())
@@ -453,11 +460,7 @@ def _grouped_block(Xb, mix, order, cb):
         return log_f, grad, None
     cov = np.zeros((n, d + n_tri))
     np.divide(M2, W[:, None], out=cov[:, d:])
-    hess = np.empty((n, d, d))
-    for r0 in range(0, n, _FINISH_ROWS):
-        rows = slice(r0, r0 + _FINISH_ROWS)
-        hess[rows] = _hessian_rows(cov[rows], U)
-    return log_f, grad, hess
+    return log_f, grad, _hessians(cov, U)
 
 
 def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
@@ -510,7 +513,6 @@ def _shared_finish(Yaug, acc, mix, order, m):
     ``Yaug`` and ``acc`` keep their padding rows (full BLAS tiles for the
     matrix products below); results are returned for the first ``m`` rows.
     """
-    n = Yaug.shape[0]
     d = Yaug.shape[1] - 2
     Y = Yaug[:, :d]
     s0 = acc[:, 0]
@@ -526,18 +528,27 @@ def _shared_finish(Yaug, acc, mix, order, m):
     grad = np.einsum("ij,kj->ik", mean_m - Y, U)
     if order == 1:
         return log_f[:m], grad[:m], None
-    # In blocks of rows: the temporaries stay small and are reused by the
-    # allocator instead of being faulted in afresh for every call.
-    hess = np.empty((n, d, d))
-    for r0 in range(0, n, _FINISH_ROWS):
-        rows = slice(r0, r0 + _FINISH_ROWS)
-        hess[rows] = _hessian_rows(moments[rows], U)
-    return log_f[:m], grad[:m], hess[:m]
+    return log_f[:m], grad[:m], _hessians(moments, U)[:m]
 
 
-#: Rows of a block when turning moments into Hessians (a multiple of
+#: Most rows of a block when turning moments into Hessians (a multiple of
 #: ROW_ALIGN, so that the matrix products run on full tiles).
 _FINISH_ROWS = 256
+
+
+def _hessians(moments, U):
+    """Hessians of log f from moment rows (see :func:`_hessian_rows`), in
+    blocks of rows whose temporaries (about four d x d matrices per row)
+    stay within an eighth of ``working_memory``. In blocks, the temporaries
+    are also reused by the allocator instead of being faulted in afresh."""
+    n, d = moments.shape[0], U.shape[0]
+    per_row = 8 * (moments.shape[1] + 4 * d * d)
+    rows = min(_FINISH_ROWS, working_memory_bytes() // 8 // per_row)
+    rows = max(ROW_ALIGN, rows - rows % ROW_ALIGN)
+    hess = np.empty((n, d, d))
+    for r0 in range(0, n, rows):
+        hess[r0 : r0 + rows] = _hessian_rows(moments[r0 : r0 + rows], U)
+    return hess
 
 
 def _hessian_rows(moments, U):

@@ -153,8 +153,10 @@ class TreeEvaluator:
         n = self.X_fit.shape[0]
         probe = np.linspace(0, n - 1, min(n, _N_PROBES)).astype(np.intp)
         neighbours = self.tree.query_ball_point(self.tree.data[probe], 1.0)
-        mass = np.array([self.weights[idx].sum() for idx in neighbours])
-        return self.log_kappa - 0.5 + np.log(np.quantile(mass, _PROBE_QUANTILE))
+        # In logs: relative weights may underflow (a kernel weighted 1e-600
+        # of the total still counts near itself).
+        log_mass = np.array([logsumexp(self.log_weights[idx]) for idx in neighbours])
+        return self.log_kappa - 0.5 + np.quantile(log_mass, _PROBE_QUANTILE)
 
     def radius(self, log_density, order):
         """Radius whose tail bound is ``rtol`` times ``exp(log_density)``."""

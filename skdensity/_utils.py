@@ -122,6 +122,10 @@ def plan_blocks(
     col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
     col_block = min(col_block, max(1, budget // 4 // max(1, bytes_per_col)))
     row_block = min(max(1, cells // col_block), n_rows + ROW_ALIGN - 1)
+    # A task holds at least one block of rows: their per-row bytes (which
+    # grow like d^2 for Hessians) must fit the budget too.
+    col_bytes = col_block * bytes_per_col
+    row_block = min(row_block, (budget - col_bytes) // max(1, bytes_per_row))
     row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
     fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)
     task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))

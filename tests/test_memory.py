@@ -65,6 +65,26 @@ def test_peak_memory_within_working_memory(working_memory):
         assert_allclose(kde.score_samples(head), expected - np.log(n), rtol=1e-12)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+def test_hessian_memory_counts_d_squared_terms(wide):
+    # d = 100: a Hessian is 80 kB a query and its moments 41 kB, so a block
+    # of rows sized for the kernel terms alone (thousands of rows) would
+    # hold hundreds of MiB. Wide data (several groups) keep their own
+    # per-query accumulators too.
+    rng = np.random.default_rng(2)
+    d, n, m = 100, 50, 4000
+    X = rng.normal(size=(n, d)) * (100.0 if wide else 1.0)
+    Q = X[rng.integers(n, size=m)] + rng.normal(size=(m, d))
+    kde = GaussianKDE(bandwidth=1.0).fit(X)
+    assert (kde._mixture.n_groups > 1) == wide
+    budget = 64 * 2**20
+    with config_context(working_memory=64):
+        extra, result = _peak_extra_bytes(lambda: kde.hessian(Q, log=True))
+    # The core hands back log f and the gradient with the Hessian.
+    assert extra <= budget + 8 * m * (1 + d), extra / 2**20
+    assert result.shape == (m, d, d)
+
+
 @pytest.mark.parametrize("method", ["gradient", "hessian"])
 def test_peak_memory_of_a_mixture_stays_within_budget(method):
     # The per-component path: a row of a block holds K x d residuals. (The
