@@ -41,11 +41,20 @@ Two paths evaluate these formulas:
   ``exp`` runs in place, one matrix product with the rows
   :math:`[1, m_k, \mathrm{triu}(m_k m_k^\top)]` accumulates the moments; an
   online log-sum-exp joins the component blocks. No Python loop over
-  components, no ``m x K x d`` array.
+  components, no ``m x K x d`` array. The rounding of
+  :math:`\|y\|^2 - 2 y\cdot m_k + \|m_k\|^2` grows like
+  :math:`\epsilon (\|y\| + \|m_k\|)^2`, so one frame serves data within
+  :data:`COMPACT_RADIUS` bandwidths of their centre; wider data are sorted
+  into spatial groups, each evaluated in a frame centred on one of its
+  members from exact input-space offsets, and their moments are joined
+  without cancellation (:func:`_grouped_task`). Accuracy then does not
+  depend on where the data sit or how far they spread.
 * **per-component** (a mixture with its own precisions). The residuals of
-  all components come from one matrix product, :math:`g_k` explicitly from
-  them; the Hessian uses the centred form above, which is free of
-  cancellation far from the data.
+  all components are formed in input space, :math:`x - \mu_k`, then
+  whitened (one batched matrix product), :math:`g_k` explicitly from them;
+  the Hessian uses the centred form above, which is free of cancellation
+  far from the data, and squared norms that would overflow are rescaled, so
+  log-derivatives stay finite for every finite query.
 
 Blocks are sized to stay in cache, row chunks (the unit of ``n_jobs``) to
 stay within scikit-learn's ``working_memory``; rows are padded to full BLAS
@@ -772,12 +781,14 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
 def responsibilities(X, mixture):
     """Posterior component probabilities ``r_k(x)``, shape (m, K).
 
-    For the shared path this is an ``m x K`` array: meant for mixtures with few
-    components or few queries.
+    Components are in the mixture's own order (``mixture.means`` for a
+    shared-precision mixture, which groups wide data). This is an
+    ``m x K x d`` computation from explicit residuals: meant for mixtures
+    with few components or few queries.
     """
     if isinstance(mixture, SharedPrecisionMixture):
-        Y = (X - mixture.center) @ mixture.prec_chol
-        logits = Y @ mixture.white_means.T - mixture.neg_logit_offset
+        white = (X[:, None, :] - mixture.means[None, :, :]) @ mixture.prec_chol
+        logits = -0.5 * np.einsum("mkd,mkd->mk", white, white) + mixture.log_weights
     else:
         _, logits = _component_logits(_component_residuals(X, mixture), mixture)
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
