@@ -157,9 +157,11 @@ def _thread_local_blas_setters():
     OpenBLAS built with pthreads, as in NumPy's and SciPy's wheels, has one
     thread pool for the whole process: its ``openblas_set_num_threads`` and,
     despite the name, ``openblas_set_num_threads_local`` (0.3.27 and later)
-    change the count every thread sees. BLIS's setting is process-wide too.
-    Those libraries are left alone. Computed once: the BLAS libraries are
-    loaded with NumPy and SciPy, before any skdensity call.
+    change the count every thread sees (measured with OpenBLAS 0.3.30 and
+    0.3.31). BLIS's setting is process-wide too, and OpenBLAS built on
+    OpenMP mishandles per-thread limits before 0.3.34 (threadpoolctl's
+    notes). Those libraries are left alone. Computed once: the BLAS
+    libraries are loaded with NumPy and SciPy, before any skdensity call.
     """
     mkl = ThreadpoolController().select(internal_api="mkl").lib_controllers
     return tuple(
