@@ -301,7 +301,7 @@ def test_binned_fit_changes_no_blas_setting(data):
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        for _ in range(20):
+        for _ in range(5):
             kde.fit(np.tile(X[:, :2], (10, 1)))
     finally:
         done.set()
