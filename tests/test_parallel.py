@@ -10,6 +10,7 @@ import pytest
 from joblib import parallel_config
 from numpy.testing import assert_array_equal
 from sklearn import config_context
+from threadpoolctl import threadpool_limits
 
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
 from skdensity._utils import plan_blocks
@@ -73,11 +74,15 @@ def test_work_is_split_only_when_worth_it():
 
 
 def test_loky_processes_give_identical_results(data):
+    # Results may change in the last bits with the number of BLAS threads
+    # (a process-wide setting skdensity leaves alone): local and worker
+    # processes are compared at one BLAS thread each.
     X, Q = data
     kde = GaussianKDE().fit(X)
     with config_context(working_memory=0.2):
-        expected = _all_results(kde, Q)
-        with parallel_config(backend="loky", n_jobs=2):
+        with threadpool_limits(limits=1, user_api="blas"):
+            expected = _all_results(kde, Q)
+        with parallel_config(backend="loky", n_jobs=2, inner_max_num_threads=1):
             _assert_same(_all_results(kde, Q), expected)
 
 
@@ -92,9 +97,13 @@ def test_dask_cluster_gives_identical_results(data):
     Q_gm = np.tile(Q, (40, 1))  # enough work to be split for the mixture
     kde = GaussianKDE().fit(X)
     gm = GaussianMixtureGrad(4, random_state=0).fit(X)
-    with config_context(working_memory=0.2):
-        expected = _all_results(kde, Q) + _all_results(gm, Q_gm)
-    modes = find_modes(kde)
+    # dask's nanny starts workers with OPENBLAS_NUM_THREADS=1 (and MKL's,
+    # OpenMP's); the local reference runs with one BLAS thread too, since
+    # the last bits may depend on the number of BLAS threads.
+    with threadpool_limits(limits=1, user_api="blas"):
+        with config_context(working_memory=0.2):
+            expected = _all_results(kde, Q) + _all_results(gm, Q_gm)
+        modes = find_modes(kde)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -105,6 +114,7 @@ def test_dask_cluster_gives_identical_results(data):
         ) as cluster,
         distributed.Client(cluster) as client,
         parallel_config(backend="dask"),
+        threadpool_limits(limits=1, user_api="blas"),  # for what runs here
     ):
         with (
             distributed.get_task_stream(client) as stream,
