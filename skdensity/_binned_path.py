@@ -68,9 +68,9 @@ non-uniform FFTs (Greengard and Lee, SIAM Review 46, 2004).
 import numpy as np
 from scipy.signal import fftconvolve
 from sklearn import get_config
-from threadpoolctl import threadpool_limits
 
 from ._gaussian_mixture_math import _empty_outputs
+from ._utils import single_threaded_blas
 
 _LOG_2PI = np.log(2 * np.pi)
 #: Largest grid (nodes) the binned path builds: 2**23 float64 = 64 MiB.
@@ -260,12 +260,15 @@ class BinnedEvaluator:
         the grid (the others get a dummy in-grid base)."""
         delta, k = self.params["delta"], self.params["n_spread"]
         t = np.arange(-k, k + 2)
-        pos = (points - self.origin) / delta
-        base = np.floor(pos)
-        inside = np.all(
-            (base - k >= 0) & (base + k + 1 <= np.array(self.shape) - 1), axis=1
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # far: off the grid
+            pos = (points - self.origin) / delta
+            base = np.floor(pos)
+            inside = np.all(
+                (base - k >= 0) & (base + k + 1 <= np.array(self.shape) - 1), axis=1
+            )
         base = np.where(inside[:, None], base, k).astype(np.intp)
+        # Points off the grid get the dummy base's weights, not overflowing ones.
+        pos = np.where(inside[:, None], pos, base)
         axis_w = [
             _axis_weights(
                 delta * (pos[:, j, None] - base[:, j, None] - t), variance, order
@@ -299,8 +302,9 @@ class BinnedEvaluator:
         bounds = np.flatnonzero(np.diff(tile_id)) + 1
         # Room for the last windows: grid padded by W nodes along each axis.
         grid = np.zeros(tuple(s + W for s in self.shape))
-        # Many small products: BLAS threads only add overhead here.
-        with threadpool_limits(limits=1, user_api="blas"):
+        # Many small products: BLAS threads only add overhead here (limited
+        # where the BLAS allows it for this thread alone).
+        with single_threaded_blas():
             self._bin_groups(grid, np.split(order, bounds), tiles, first, pos, weights)
         return grid[tuple(slice(0, s) for s in self.shape)]
 
@@ -356,7 +360,8 @@ class BinnedEvaluator:
         step = _chunk_rows(8 * (3 + 3**d) * L**d)
         U = self.prec_chol
         for s in range(0, m, step):
-            Y = (X[s : s + step] - self.center) @ U
+            with np.errstate(over="ignore", invalid="ignore"):  # far: off the grid
+                Y = (X[s : s + step] - self.center) @ U
             f, g, h, ok = self._interpolate(Y, order)
             rows = np.flatnonzero(ok) + s
             trusted[rows] = True

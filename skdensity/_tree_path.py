@@ -68,6 +68,8 @@ from ._gaussian_mixture_math import (
 )
 
 _LOG_2PI = np.log(2 * np.pi)
+#: Queries farther than this from the centre (whitened units) skip the tree.
+_FAR = 1e100
 #: Smallest truncation radius (whitened units); the tail bounds need r >= sqrt 3.
 MIN_RADIUS = 3.0
 #: Cell side of the query blocks, as a fraction of r / sqrt(d): the subset
@@ -173,18 +175,29 @@ class TreeEvaluator:
         outputs = _empty_outputs(m, d, order)
 
         r0 = float(self.radius(self.log_s0, order))
-        rows = np.arange(m)
-        ok, log_s, exact = self._pass(X, rows, np.full(m, r0), order, outputs, n_jobs)
-        retry = rows[~ok & ~exact]
+        # Queries beyond _FAR bandwidths have no centre nearby (and would
+        # overflow the tree's distances): exact evaluation.
+        with np.errstate(over="ignore", invalid="ignore"):
+            Y = (X - self.center) @ self.prec_chol
+            near = np.abs(Y).max(axis=1, initial=0.0) < _FAR
+        rows = np.flatnonzero(near)
+        ok, log_s, exact = self._pass(
+            X, rows, np.full(rows.size, r0), order, outputs, n_jobs
+        )
+        retry = np.flatnonzero(~ok & ~exact)  # positions in rows
         if retry.size:
             radii = np.ceil(self.radius(log_s[retry], order))
             finite = np.isfinite(radii)
             exact[retry[~finite]] = True
             retry = retry[finite]
-            ok2, _, exact2 = self._pass(X, retry, radii[finite], order, outputs, n_jobs)
+            ok2, _, exact2 = self._pass(
+                X, rows[retry], radii[finite], order, outputs, n_jobs
+            )
             exact[retry[~ok2 | exact2]] = True
-        if exact.any():
-            self._store(outputs, rows[exact], self._exact(X[exact], order, n_jobs))
+        exact_rows = np.sort(np.concatenate([np.flatnonzero(~near), rows[exact]]))
+        if exact_rows.size:
+            results = self._exact(X[exact_rows], order, n_jobs)
+            self._store(outputs, exact_rows, results)
         return outputs
 
     def _exact(self, X, order, n_jobs=None):
@@ -226,7 +239,8 @@ class TreeEvaluator:
         for r in np.unique(radii):
             sel = np.flatnonzero(radii == r)
             side = _CELL_FRACTION * r / np.sqrt(d)
-            cells = np.floor(Y[sel] / side).astype(np.int64)
+            # Floats, not int64: queries may lie beyond 2**63 cells away.
+            cells = np.floor(Y[sel] / side)
             _, first, inverse = np.unique(
                 cells, axis=0, return_index=True, return_inverse=True
             )

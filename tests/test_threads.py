@@ -282,11 +282,6 @@ def test_thread_local_limit_inside_calls(monkeypatch, fake_mkl, data, n_jobs):
         assert values[-1] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_binned_path bins under threadpoolctl.threadpool_limits, which "
-    "is process-wide with OpenBLAS; it should use _utils.single_threaded_blas",
-)
 def test_binned_fit_changes_no_blas_setting(data):
     X, *_ = data
     kde = GaussianKDE(algorithm="binned", rtol=1e-3)
