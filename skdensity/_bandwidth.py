@@ -82,7 +82,21 @@ def silverman_factor(n_eff, n_features):
     return (n_eff * (n_features + 2) / 4.0) ** (-1.0 / (n_features + 4))
 
 
+def normal_scale_factor(n_eff, n_features, deriv_order=0):
+    """Normal-scale factor ``(4 / (n_eff (d + 2r + 2))) ** (1 / (d + 2r + 4))``.
+
+    Its square times the data covariance is ks's ``Hns`` (Chacon, Duong &
+    Wand 2011, eq. 3.1); for ``r = 0`` it equals Silverman's factor.
+    """
+    d, r = n_features, deriv_order
+    return (4.0 / (n_eff * (d + 2 * r + 2))) ** (1.0 / (d + 2 * r + 4))
+
+
 BANDWIDTH_RULES = {"scott": scott_factor, "silverman": silverman_factor}
+
+#: Rules that scale the data covariance by a factor depending on the
+#: derivative order targeted.
+DERIVATIVE_RULES = {"normal_scale": normal_scale_factor}
 
 _FIXES = (
     "Pass a float bandwidth, per-feature bandwidths or a full (d, d) matrix "
@@ -217,7 +231,13 @@ def _unbiasing_denominator(weights):
     return float(np.dot(weights, complement)), rest, heaviest
 
 
-def _rule_covariance(rule, X, weights, names):
+def _rule_factor(rule, n_eff, n_features, deriv_order):
+    if rule in DERIVATIVE_RULES:
+        return DERIVATIVE_RULES[rule](n_eff, n_features, deriv_order)
+    return BANDWIDTH_RULES[rule](n_eff, n_features)
+
+
+def _rule_covariance(rule, X, weights, names, deriv_order=0):
     n_features = X.shape[1]
     keep = weights > 0
     n_points = int(np.count_nonzero(keep))
@@ -283,7 +303,7 @@ def _rule_covariance(rule, X, weights, names):
             f"features also cause this. bandwidth={rule!r} cannot be applied; "
             f"drop redundant features. {_FIXES}"
         )
-    factor = BANDWIDTH_RULES[rule](n_eff, n_features)
+    factor = _rule_factor(rule, n_eff, n_features, deriv_order)
     sigma = factor * scale * root
     _check_sigma(sigma, names, f"bandwidth={rule!r} on these data")
     return (*_factorize(unit_cov * np.outer(sigma, sigma)), factor, n_eff)
