@@ -44,6 +44,8 @@ exact), so to the accuracy of the stored values. All O(n d) checks (sample
 count, weights, constant features) run before the O(n d^2) covariance.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import linalg
 from scipy.special import logsumexp
@@ -200,7 +202,7 @@ def _rank_detail(smallest, tol):
 
 
 def _factorize(covariance):
-    """``H`` and the upper-triangular ``U`` with ``U U^T = H^{-1}``.
+    """``H``, its lower Cholesky factor ``L`` and ``U = L^{-T}`` (``U U^T = H^{-1}``).
 
     ``H`` passed the range and rank checks: its diagonal is normal; an
     off-diagonal entry may be subnormal, but its absolute error (5e-324) is
@@ -215,7 +217,7 @@ def _factorize(covariance):
             "rescale the data (e.g. standardise each feature) and the "
             "bandwidth with it."
         )
-    return covariance, prec_chol
+    return covariance, cov_chol, prec_chol
 
 
 def _unbiasing_denominator(weights):
@@ -362,38 +364,90 @@ def _explicit_covariance(bandwidth, n_features, names):
     return _factorize(h.copy())
 
 
-def kernel_covariance(bandwidth, X, weights, feature_names=None):
-    """Kernel covariance for a bandwidth given in any of its five forms.
+#: Data-driven selectors (:mod:`skdensity.bandwidth`) by name.
+SELECTOR_NAMES = ("normal_scale", "plugin", "scv", "lscv")
+
+
+class KernelCovariance(NamedTuple):
+    """A kernel covariance with its factors, as :func:`kernel_covariance` gives it."""
+
+    covariance: np.ndarray
+    covariance_cholesky: np.ndarray
+    precision_cholesky: np.ndarray
+    factor: float | None
+    n_eff: float
+    method: str
+
+
+def _selected_covariance(method, X, weights, names, deriv_order):
+    """A selector's ``H``, checked like a user's matrix (range, rank)."""
+    from ._selectors import lscv_bandwidth, plugin_bandwidth, scv_bandwidth
+
+    keep = weights > 0
+    if not np.allclose(weights[keep], weights[keep][0], rtol=1e-12, atol=0):
+        raise ValueError(
+            f"bandwidth={method!r} does not take sample weights (ks's selector "
+            f"is defined for equally weighted data); use bandwidth='normal_scale', "
+            f"a rule, or select H on unweighted data and pass it as the bandwidth."
+        )
+    X = X[keep]
+    if method == "lscv":
+        if deriv_order:
+            raise ValueError(
+                "bandwidth='lscv' selects H for the density only (deriv_order=0); "
+                "use 'plugin' or 'scv' for derivatives."
+            )
+        H = lscv_bandwidth(X)
+    else:
+        select = {"plugin": plugin_bandwidth, "scv": scv_bandwidth}[method]
+        H = select(X, deriv_order=deriv_order)
+    return _explicit_covariance(H, X.shape[1], names)
+
+
+def kernel_covariance(bandwidth, X, weights, feature_names=None, deriv_order=0):
+    """Kernel covariance for a bandwidth given in any of its forms, factorised.
 
     Parameters
     ----------
-    bandwidth : float, {"scott", "silverman"}, array of shape (d,) or (d, d)
+    bandwidth : float, str or array of shape (d,) or (d, d)
+        A rule (``"scott"``, ``"silverman"``), a selector of
+        :mod:`skdensity.bandwidth` (``"normal_scale"``, ``"plugin"``,
+        ``"scv"``, ``"lscv"``), or an explicit bandwidth.
     X : ndarray of shape (n, d)
     weights : ndarray of shape (n,), non-negative, summing to one
     feature_names : ndarray of shape (d,), default=None
         Named in error messages.
+    deriv_order : int, default=0
+        Derivative order the selectors target; ignored by the other forms.
 
     Returns
     -------
-    covariance : ndarray of shape (d, d)
-        The kernel covariance ``H``.
-    precision_cholesky : ndarray of shape (d, d)
-        Upper-triangular ``U`` with ``U U^T = H^{-1}``, finite.
-    factor : float or None
-        The rule's factor ``s`` (None for explicit bandwidths).
-    n_eff : float
-        Effective sample size ``1 / sum(w ** 2)``.
+    KernelCovariance
+        ``covariance`` (``H``), ``covariance_cholesky`` (lower ``L``,
+        ``L L^T = H``), ``precision_cholesky`` (upper ``U = L^{-T}``,
+        ``U U^T = H^{-1}``), ``factor`` (a rule's ``s``, else None),
+        ``n_eff`` (``1 / sum(w ** 2)``) and ``method`` (the rule's or
+        selector's name, ``"explicit"`` otherwise).
 
     Raises
     ------
     ValueError
-        For a rule: too few samples with positive weight, all weight on one
-        sample, constant or collinear features. For any form: a kernel
-        covariance that is not positive definite to float64 precision, or
-        whose square root or inverse leaves the range of float64.
+        For a rule or selector: too few samples with positive weight, all
+        weight on one sample, constant or collinear features; sample weights
+        under a selector that takes none. For any form: a kernel covariance
+        that is not positive definite to float64 precision, or whose square
+        root or inverse leaves the range of float64.
     """
-    if isinstance(bandwidth, str):
-        return _rule_covariance(bandwidth, X, weights, feature_names)
     n_eff = 1.0 / np.sum(weights**2)
-    covariance, prec_chol = _explicit_covariance(bandwidth, X.shape[1], feature_names)
-    return covariance, prec_chol, None, n_eff
+    if isinstance(bandwidth, str) and bandwidth in ("plugin", "scv", "lscv"):
+        factors = _selected_covariance(
+            bandwidth, X, weights, feature_names, deriv_order
+        )
+        return KernelCovariance(*factors, None, n_eff, bandwidth)
+    if isinstance(bandwidth, str):
+        *factors, factor, n_eff = _rule_covariance(
+            bandwidth, X, weights, feature_names, deriv_order
+        )
+        return KernelCovariance(*factors, factor, n_eff, bandwidth)
+    factors = _explicit_covariance(bandwidth, X.shape[1], feature_names)
+    return KernelCovariance(*factors, None, n_eff, "explicit")

@@ -3,13 +3,13 @@
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import linalg
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 
 from ._approximate import ALGORITHMS, Approximation
 from ._bandwidth import (
     BANDWIDTH_RULES,
+    SELECTOR_NAMES,
     kernel_covariance,
     log_normalize_weights,
     normalize_weights,
@@ -31,8 +31,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
 
     Parameters
     ----------
-    bandwidth : float, {"scott", "silverman"} or array-like, default="scott"
-        The kernel covariance :math:`H`, in one of five forms:
+    bandwidth : float, str or array-like, default="scott"
+        The kernel covariance :math:`H`, in one of these forms:
 
         - float ``h > 0``: :math:`H = h^2 I`, as
           :class:`sklearn.neighbors.KernelDensity` ``(bandwidth=h)``;
@@ -42,7 +42,16 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         - array of ``d`` floats: :math:`H = \mathrm{diag}(h_j^2)`, per-feature
           kernel standard deviations;
         - ``(d, d)`` array: :math:`H` itself, symmetric positive definite (the
-          ``H`` of R's ``ks`` package).
+          ``H`` of R's ``ks`` package);
+        - ``"normal_scale"``, ``"plugin"``, ``"scv"``, ``"lscv"``: the
+          full-matrix selectors of :mod:`skdensity.bandwidth` (R ks's
+          ``Hns``, ``Hpi``, ``Hscv``, ``Hlscv``), tuned for the derivative of
+          order ``deriv_order``. ``"normal_scale"`` is
+          :math:`H = (4 / (n_{\mathrm{eff}} (d + 2r + 2)))^{2/(d+2r+4)} C`
+          (Silverman's rule for ``r = 0``) and takes sample weights; the
+          others minimise an estimate of the AMISE of
+          :math:`D^{\otimes r} \hat f` from the data and take none (all
+          positive weights equal), ``"lscv"`` only ``r = 0``.
 
         :math:`C` is the weighted data covariance and
         :math:`n_{\mathrm{eff}} = 1/\sum_i w_i^2`, both as in
@@ -55,6 +64,12 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         (scaled to unit diagonal, its smallest eigenvalue above ``10 d eps``
         times the largest; under a rule, plus what rounding the data can
         add).
+    deriv_order : {0, 1, 2}, default=0
+        Order :math:`r` of the density derivative the bandwidth selectors
+        target: 0 for the density, 1 for the gradient, 2 for the Hessian.
+        The optimal :math:`H` for the :math:`r`-th derivative shrinks like
+        :math:`n^{-2/(d+2r+4)}`, so a gradient from a density bandwidth is
+        undersmoothed. Ignored by the other bandwidth forms.
     n_jobs : int, default=None
         Number of joblib workers evaluating chunks of query points.
         ``None`` means 1 unless in a :func:`joblib.parallel_config` context;
@@ -100,6 +115,14 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         Kernel covariance :math:`H`.
     precision_cholesky_ : ndarray of shape (n_features, n_features)
         Upper-triangular :math:`U` with :math:`U U^\top = H^{-1}`.
+    covariance_cholesky_ : ndarray of shape (n_features, n_features)
+        Lower-triangular :math:`L = U^{-\top}` with :math:`L L^\top = H`
+        (``sample`` draws the kernel noise with it).
+    bandwidth_method_ : str
+        How :math:`H` was obtained: the rule's or selector's name
+        (``"scott"``, ..., ``"plugin"``), or ``"explicit"`` for a float or
+        array bandwidth. Kept because ``covariance_`` alone does not say
+        whether it was selected for the density or a derivative.
     factor_ : float or None
         Bandwidth factor :math:`s` of a rule, ``None`` for explicit bandwidths.
     n_eff_ : float
@@ -114,6 +137,7 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     scipy.stats.gaussian_kde : Same model and rules, no derivatives.
     sklearn.neighbors.KernelDensity : Isotropic kernels, no derivatives.
     GaussianMixtureGrad : Gaussian mixture model with the same derivatives.
+    skdensity.bandwidth : The bandwidth matrix selectors.
 
     Notes
     -----
@@ -192,9 +216,10 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
     _parameter_constraints = {
         "bandwidth": [
             Interval(Real, 0, None, closed="neither"),
-            StrOptions(set(BANDWIDTH_RULES)),
+            StrOptions(set(BANDWIDTH_RULES) | set(SELECTOR_NAMES)),
             "array-like",
         ],
+        "deriv_order": [Interval(Integral, 0, 2, closed="both")],
         "n_jobs": [Integral, None],
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "rtol": [Interval(Real, 0, 1, closed="neither")],
@@ -205,12 +230,14 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         self,
         bandwidth="scott",
         *,
+        deriv_order=0,
         n_jobs=None,
         algorithm="exact",
         rtol=1e-4,
         grid_spacing=None,
     ):
         self.bandwidth = bandwidth
+        self.deriv_order = deriv_order
         self.n_jobs = n_jobs
         self.algorithm = algorithm
         self.rtol = rtol
@@ -261,15 +288,22 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         # dominates the density far from the others.
         keep, log_weights = log_normalize_weights(weights)
         weights = normalize_weights(weights)
-        covariance, prec_chol, factor, n_eff = kernel_covariance(
-            self.bandwidth, X, weights, getattr(self, "feature_names_in_", None)
+        kernel = kernel_covariance(
+            self.bandwidth,
+            X,
+            weights,
+            getattr(self, "feature_names_in_", None),
+            deriv_order=self.deriv_order,
         )
+        prec_chol = kernel.precision_cholesky
         self.X_fit_ = X[keep]
         self.weights_ = np.exp(log_weights)
-        self.covariance_ = covariance
+        self.covariance_ = kernel.covariance
+        self.covariance_cholesky_ = kernel.covariance_cholesky
         self.precision_cholesky_ = prec_chol
-        self.factor_ = factor
-        self.n_eff_ = n_eff
+        self.factor_ = kernel.factor
+        self.n_eff_ = kernel.n_eff
+        self.bandwidth_method_ = kernel.method
         self._mixture = make_mixture(log_weights, self.X_fit_, prec_chol)
         self._approximation = None
         if self.algorithm != "exact":
@@ -346,8 +380,5 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             )
         rng = check_random_state(random_state)
         centres = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
-        # U^{-T} is the Cholesky factor of H (U U^T = H^{-1}): solving with the
-        # stored U saves factorising H again.
         z = rng.standard_normal((n_samples, self.n_features_in_))
-        noise = linalg.solve_triangular(self.precision_cholesky_, z.T, trans="T")
-        return self.X_fit_[centres] + noise.T
+        return self.X_fit_[centres] + z @ self.covariance_cholesky_.T

@@ -247,3 +247,52 @@ def test_lscv_warns_on_duplicates():
     X = np.vstack([_small(n=30), _small(n=30)[:3]])
     with pytest.warns(UserWarning, match="duplicated rows"):
         lscv_bandwidth(X)
+
+
+# ---------------------------------------------------------------------------
+# GaussianKDE with a selector
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, deriv_order",
+    [("normal_scale", 2), ("plugin", 1), ("scv", 0), ("lscv", 0)],
+)
+def test_kde_uses_selector(method, deriv_order):
+    from skdensity import GaussianKDE
+
+    X = _load("correlated3d")
+    kde = GaussianKDE(method, deriv_order=deriv_order).fit(X)
+    select = {**SELECTORS, "lscv": lambda X, deriv_order: lscv_bandwidth(X)}[method]
+    assert_allclose(kde.covariance_, select(X, deriv_order=deriv_order), rtol=1e-13)
+    assert kde.bandwidth_method_ == method
+    L, U = kde.covariance_cholesky_, kde.precision_cholesky_
+    assert_allclose(L @ L.T, kde.covariance_, rtol=1e-13)
+    assert_allclose(U, np.linalg.inv(L).T, rtol=1e-12, atol=1e-14)
+    assert np.all(np.triu(L, 1) == 0)
+
+
+def test_kde_sample_covariance_is_data_plus_kernel():
+    from skdensity import GaussianKDE
+
+    X = _load("faithful")
+    kde = GaussianKDE("plugin", deriv_order=1).fit(X)
+    draws = kde.sample(200_000, random_state=0)
+    # Var(sample) = Var_w(centres) + H (biased data covariance, n = 272).
+    expected = np.cov(X, rowvar=False, bias=True) + kde.covariance_
+    assert_allclose(np.cov(draws, rowvar=False), expected, rtol=0.03)
+
+
+def test_kde_selector_errors():
+    from skdensity import GaussianKDE
+
+    X = _load("faithful")
+    with pytest.raises(ValueError, match="does not take sample weights"):
+        GaussianKDE("plugin").fit(X, sample_weight=np.arange(len(X)) + 1.0)
+    with pytest.raises(ValueError, match="density only"):
+        GaussianKDE("lscv", deriv_order=1).fit(X)
+    with pytest.raises(ValueError, match="deriv_order"):
+        GaussianKDE("plugin", deriv_order=3).fit(X)
+    kde = GaussianKDE("scott", deriv_order=2).fit(X)
+    assert kde.bandwidth_method_ == "scott"
+    assert GaussianKDE(0.5).fit(X).bandwidth_method_ == "explicit"
