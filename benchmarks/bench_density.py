@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skdensity
 from skdensity import GaussianKDE, GaussianMixtureGrad
-from skdensity._utils import plan_blocks
+from skdensity._core import plan_blocks
 
 RESULTS = Path(__file__).parent / "results"
 TITLE = "Exact evaluation: skdensity against scipy, scikit-learn, jax, differences"

@@ -4,10 +4,9 @@ Gaussian KDE and Gaussian mixture estimators whose ``gradient`` and ``hessian``
 come from closed forms.
 """
 
-from ._cluster import ModeClustering
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
-from ._modes import ModeFindingResult, find_modes
+from ._modes import ModeClustering, ModeFindingResult, find_modes
 
 __version__ = "0.1.0.dev0"
 

@@ -1,16 +1,23 @@
 """The derivative methods, written once for every Gaussian-mixture estimator."""
 
 import numpy as np
+from scipy import linalg
 
-from ._gaussian_mixture_math import log_density_derivatives, to_density_scale
-from ._utils import check_is_fitted, validate_data
+from ._core import (
+    SharedPrecisionMixture,
+    check_is_fitted,
+    log_density_derivatives,
+    responsibilities,
+    to_density_scale,
+    validate_data,
+)
 
 
 class GaussianMixtureDerivativesMixin:
     """``gradient`` and ``hessian`` for estimators whose density is a Gaussian mixture.
 
     A class using this mixin implements ``_get_mixture()``, returning the
-    canonical mixture of :func:`skdensity._gaussian_mixture_math.make_mixture`
+    canonical mixture of :func:`skdensity._core.make_mixture`
     built from its public fitted attributes. The derivatives are those of the
     function whose logarithm ``score_samples`` returns. A class with another
     way to evaluate the same mixture (an approximation) overrides
@@ -95,3 +102,77 @@ class GaussianMixtureDerivativesMixin:
             return grad_log_f, hess_log_f
         _, grad, hess = to_density_scale(log_f, grad_log_f, hess_log_f, overwrite=True)
         return grad, hess
+
+    # -- The mode-finding hook ----------------------------------------------
+    # find_modes and ModeClustering use these two methods where a density
+    # offers them (any Gaussian-mixture estimator of skdensity); a density
+    # without them gets a safeguarded gradient ascent.
+
+    def fixed_point_step(self, X, *, log_gradient=None):
+        r"""Step of the monotone fixed-point iteration for the modes of f.
+
+        For components sharing one covariance (a KDE, a tied mixture) this is
+        the Gaussian mean shift, :math:`x \leftarrow \sum_k r_k(x) \mu_k`,
+        computed as :math:`H \nabla \log f(x)`; for components with their
+        own precisions :math:`P_k` it is the fixed point of
+        Carreira-Perpinan (2007),
+        :math:`x \leftarrow (\sum_k r_k P_k)^{-1} \sum_k r_k P_k \mu_k`.
+        Both increase f at every step (Carreira-Perpinan 2007).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Current points.
+        log_gradient : ndarray of shape (n_queries, n_features), default=None
+            :math:`\\nabla \\log f` at ``X`` when the caller has it: the
+            mean shift is then one product, with no evaluation.
+
+        Returns
+        -------
+        step : ndarray of shape (n_queries, n_features)
+            New point minus current point.
+
+        References
+        ----------
+        M. A. Carreira-Perpinan, "Gaussian mean-shift is an EM algorithm",
+        IEEE TPAMI 29(5), 2007.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        mixture = self._get_mixture()
+        if isinstance(mixture, SharedPrecisionMixture):
+            if log_gradient is None:
+                log_gradient = self._evaluate(X, order=1)[1]
+            return log_gradient @ self.scale_covariance()
+        resp = responsibilities(X, mixture)
+        A = np.einsum("mk,kij->mij", resp, mixture.precisions)
+        b = resp @ np.einsum("kij,kj->ki", mixture.precisions, mixture.means)
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0] - X
+
+    def scale_covariance(self):
+        r"""The density's natural length scale, as a covariance matrix.
+
+        The kernel covariance :math:`H` when the components share one (a
+        KDE, a tied mixture); otherwise the weight-averaged component
+        covariance :math:`\sum_k w_k P_k^{-1}` (weights normalised from the
+        mixture's log-weights), so that a collapsed component of vanishing
+        variance does not shrink the scale of the others. ``find_modes``
+        measures its tolerances and trust radius in this metric.
+
+        Returns
+        -------
+        scale : ndarray of shape (n_features, n_features)
+        """
+        check_is_fitted(self)
+        mixture = self._get_mixture()
+        if isinstance(mixture, SharedPrecisionMixture):
+            return _covariance_from_factor(mixture.prec_chol)
+        w = np.exp(mixture.log_weights - mixture.log_weights.max())
+        covariances = [_covariance_from_factor(U) for U in mixture.prec_chol]
+        return np.einsum("k,kij->ij", w / w.sum(), np.asarray(covariances))
+
+
+def _covariance_from_factor(U):
+    """``(U U^T)^{-1} = U^{-T} U^{-1}`` for an upper-triangular factor ``U``."""
+    inv = linalg.solve_triangular(U, np.eye(U.shape[0]), lower=False)
+    return inv.T @ inv

@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 
 from ._approximate import ALGORITHMS, Approximation
@@ -15,13 +15,14 @@ from ._bandwidth import (
     normalize_weights,
 )
 from ._base import GaussianMixtureDerivativesMixin
-from ._gaussian_mixture_math import make_mixture
-from ._utils import (
+from ._core import (
     Interval,
     StrOptions,
-    _check_sample_weight,
     check_is_fitted,
+    check_sample_weight,
     discard_fit_on_error,
+    fit_context,
+    make_mixture,
     validate_data,
 )
 
@@ -243,7 +244,7 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         self.rtol = rtol
         self.grid_spacing = grid_spacing
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Fit the kernel density estimate.
 
@@ -280,7 +281,7 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
 
     def _fit(self, X, sample_weight):
         X = validate_data(self, X, dtype=np.float64)
-        weights = _check_sample_weight(
+        weights = check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         # The kernels take their log-weights from the raw weights: a weight
@@ -308,13 +309,7 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
         self._approximation = None
         if self.algorithm != "exact":
             self._approximation = Approximation(
-                self.algorithm,
-                self.X_fit_,
-                self.weights_,
-                prec_chol,
-                self._mixture,
-                self.rtol,
-                self.grid_spacing,
+                self.algorithm, self._mixture, self.rtol, self.grid_spacing
             )
         return self
 

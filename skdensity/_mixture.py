@@ -17,8 +17,7 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.utils import check_random_state
 
 from ._base import GaussianMixtureDerivativesMixin
-from ._gaussian_mixture_math import make_mixture
-from ._utils import check_is_fitted, discard_fit_on_error
+from ._core import check_is_fitted, discard_fit_on_error, make_mixture
 
 # ---------------------------------------------------------------------------
 # Fitted attributes -> canonical mixture

@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from sklearn import config_context
 
 from skdensity import GaussianKDE
-from skdensity._tree_path import log_tail_factor, radius_for_level
+from skdensity._approximate._tree import log_tail_factor, radius_for_level
 
 
 def naive_log_derivatives(X_fit, weights, H, Q):

@@ -8,7 +8,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-import skdensity._cluster as cluster_module
+import skdensity._modes._cluster as cluster_module
 from skdensity import GaussianKDE, GaussianMixtureGrad, ModeClustering, find_modes
 
 CENTRES = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0], [8.0, 8.0]])

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from sklearn import config_context
 
-from skdensity._gaussian_mixture_math import (
+from skdensity._core import (
     ComponentPrecisionMixture,
     SharedPrecisionMixture,
     log_density_derivatives,

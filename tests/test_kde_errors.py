@@ -148,7 +148,7 @@ _INTERRUPT_POINTS = {
         lambda: GaussianMixtureGrad(n_components=2, random_state=0),
         "skdensity._mixture.GaussianMixture._m_step",
     ),
-    "mode_clustering": (ModeClustering, "skdensity._cluster.prepare_ascent"),
+    "mode_clustering": (ModeClustering, "skdensity._modes._cluster.prepare_ascent"),
 }
 
 

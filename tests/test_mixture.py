@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 from skdensity import BayesianGaussianMixtureGrad, GaussianKDE, GaussianMixtureGrad
-from skdensity._gaussian_mixture_math import log_density_derivatives
+from skdensity._core import log_density_derivatives
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]

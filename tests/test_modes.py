@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-import skdensity._modes as modes_module
+import skdensity._modes._find as modes_module
 from skdensity import (
     BayesianGaussianMixtureGrad,
     GaussianKDE,
@@ -156,7 +156,7 @@ class SoftPeak:
 
 
 def test_newton_overshoot_is_undone(monkeypatch):
-    import skdensity._ascent as ascent_module
+    import skdensity._modes._ascent as ascent_module
 
     undone = []
     original = ascent_module._newton_iteration

@@ -13,7 +13,7 @@ from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
-from skdensity._utils import plan_blocks
+from skdensity._core import plan_blocks
 
 
 def _all_results(est, Q):

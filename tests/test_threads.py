@@ -19,8 +19,9 @@ from joblib import parallel_config
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import skdensity._gaussian_mixture_math as core
-from skdensity import GaussianKDE, GaussianMixtureGrad, _utils
+import skdensity._core._blocks as _utils
+import skdensity._core._evaluate as core
+from skdensity import GaussianKDE, GaussianMixtureGrad
 
 
 def _blas_threads():

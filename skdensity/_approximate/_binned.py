@@ -67,12 +67,9 @@ non-uniform FFTs (Greengard and Lee, SIAM Review 46, 2004).
 
 import numpy as np
 from scipy.signal import fftconvolve
-from sklearn import get_config
 
-from ._gaussian_mixture_math import _empty_outputs
-from ._utils import single_threaded_blas
+from .._core import LOG_2PI, empty_outputs, single_threaded_blas, working_memory_bytes
 
-_LOG_2PI = np.log(2 * np.pi)
 #: Largest grid (nodes) the binned path builds: 2**23 float64 = 64 MiB.
 MAX_GRID_NODES = 2**23
 #: Largest dimension of the binned path.
@@ -189,8 +186,7 @@ def _axis_weights(u, variance, order):
 
 
 def _chunk_rows(bytes_per_row):
-    budget = int(get_config()["working_memory"] * 2**20)
-    return max(1, budget // max(1, bytes_per_row))
+    return max(1, working_memory_bytes() // max(1, bytes_per_row))
 
 
 def _outer_sum(factors):
@@ -211,8 +207,9 @@ class BinnedEvaluator:
 
     Parameters
     ----------
-    X_fit, weights, prec_chol : ndarray
-        Kernel centres (n, d), weights (n,) summing to one, and ``U`` (d, d).
+    mixture : SharedPrecisionMixture
+        The fitted mixture: its whitened centres are binned with their
+        weights.
     rtol : float
         Relative tolerance (module docstring).
     fallback : TreeEvaluator
@@ -221,14 +218,15 @@ class BinnedEvaluator:
         Grid step in kernel bandwidths (whitened units).
     """
 
-    def __init__(self, X_fit, weights, prec_chol, rtol, fallback, grid_spacing=None):
-        n, d = X_fit.shape
+    def __init__(self, mixture, rtol, fallback, grid_spacing=None):
+        d = mixture.n_features
         self.rtol = rtol
         self.fallback = fallback
-        self.prec_chol = prec_chol
-        self.center = fallback.center
+        self.prec_chol = prec_chol = mixture.prec_chol
+        self.center = mixture.center
         self.log_det = float(np.log(np.diag(prec_chol)).sum())
-        white = (X_fit - self.center) @ prec_chol
+        white = mixture.global_white_means
+        weights = np.exp(mixture.log_weights)
         lo, hi = white.min(axis=0), white.max(axis=0)
         p = binned_parameters(rtol, d, hi - lo, grid_spacing)
         self.params = p
@@ -250,7 +248,7 @@ class BinnedEvaluator:
         beta = p["beta"]
         c1 = p["r_b"] + (p["n_spread"] + 1) * delta * np.sqrt(d) / beta
         log_c = np.log([1.0, c1, c1**2])
-        self.log_far = -0.5 * d * _LOG_2PI - 0.5 * p["r_b"] ** 2 + log_c
+        self.log_far = -0.5 * d * LOG_2PI - 0.5 * p["r_b"] ** 2 + log_c
         self.log_far += np.log(2.0 / rtol)
 
     def _stencil(self, points, order, variance):
@@ -354,7 +352,7 @@ class BinnedEvaluator:
         :func:`~skdensity._gaussian_mixture_math.log_density_derivatives`.
         """
         m, d = X.shape
-        log_f, grad, hess = _empty_outputs(m, d, order)
+        log_f, grad, hess = empty_outputs(m, d, order)
         trusted = np.zeros(m, dtype=bool)
         L = 2 * self.params["n_spread"] + 2
         step = _chunk_rows(8 * (3 + 3**d) * L**d)

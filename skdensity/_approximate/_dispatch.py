@@ -24,19 +24,19 @@ logarithm this gives, to first order in rtol, with
     \|\Delta g\| \le \epsilon (1 + \|g\|), \quad
     \|\Delta h\|_2 \le \epsilon (1 + \|h\|_2 + 2\|g\| + 3\|g\|^2).
 
-The paths are :mod:`skdensity._tree_path` (any d) and
-:mod:`skdensity._binned_path` (d <= 3); :class:`Approximation` holds them
+The paths are :mod:`skdensity._approximate._tree` (any d) and
+:mod:`skdensity._approximate._binned` (d <= 3); :class:`Approximation` holds them
 and resolves ``"auto"``.
 """
 
-from ._binned_path import (
+from .._core import log_density_derivatives
+from ._binned import (
     MAX_FEATURES,
     BinnedEvaluator,
     binned_parameters,
     check_grid_spacing,
 )
-from ._gaussian_mixture_math import log_density_derivatives
-from ._tree_path import TreeEvaluator
+from ._tree import TreeEvaluator
 
 ALGORITHMS = ("exact", "tree", "binned", "auto")
 
@@ -53,10 +53,9 @@ class Approximation:
     Parameters
     ----------
     algorithm : {"tree", "binned", "auto"}
-    X_fit, weights, prec_chol : ndarray
-        Kernel centres (n, d), weights (n,) summing to one, ``U`` (d, d).
     mixture : SharedPrecisionMixture
-        The fitted mixture, for exact evaluation.
+        The fitted mixture (log-weights summing to one in exponent): the one
+        input of every path.
     rtol : float
     grid_spacing : float or None
 
@@ -68,7 +67,7 @@ class Approximation:
     :math:`n` kernel terms per query. So ``"auto"`` builds the grid when
     ``d <= 3``, :math:`n \ge 50 L^d` (about 13 000 kernels in 2-D, 300 000
     in 3-D at rtol=1e-4) and the grid fits in
-    :data:`~skdensity._binned_path.MAX_GRID_NODES` nodes; then every call
+    :data:`~skdensity._approximate._binned.MAX_GRID_NODES` nodes; then every call
     with ``n_kernels * n_queries > 2e7`` is binned, smaller calls are exact.
     Otherwise it evaluates exactly. It never picks the tree path on its own:
     truncation pays only when the bandwidth is small against the spread of
@@ -76,10 +75,8 @@ class Approximation:
     n, m and d do not tell; it serves as the binned path's fallback.
     """
 
-    def __init__(
-        self, algorithm, X_fit, weights, prec_chol, mixture, rtol, grid_spacing
-    ):
-        n, d = X_fit.shape
+    def __init__(self, algorithm, mixture, rtol, grid_spacing):
+        n, d = mixture.n_components, mixture.n_features
         self.algorithm = algorithm
         self.mixture = mixture
         self.n_kernels = n
@@ -89,12 +86,11 @@ class Approximation:
                 f"algorithm='binned' works for at most {MAX_FEATURES} features; "
                 f"the data have {d}. Use algorithm='tree' or 'auto'."
             )
-        if algorithm == "auto" and not _grid_pays(X_fit, prec_chol, rtol, grid_spacing):
+        if algorithm == "auto" and not _grid_pays(mixture, rtol, grid_spacing):
             return
-        self.tree = TreeEvaluator(X_fit, weights, prec_chol, rtol, mixture)
+        self.tree = TreeEvaluator(mixture, rtol)
         if algorithm != "tree":
-            args = (X_fit, weights, prec_chol, rtol, self.tree, grid_spacing)
-            self.binned = BinnedEvaluator(*args)
+            self.binned = BinnedEvaluator(mixture, rtol, self.tree, grid_spacing)
 
     def path(self, n_queries):
         """The path a call with ``n_queries`` queries takes."""
@@ -114,13 +110,13 @@ class Approximation:
         return log_density_derivatives(X, self.mixture, order, n_jobs=n_jobs)
 
 
-def _grid_pays(X_fit, prec_chol, rtol, grid_spacing):
+def _grid_pays(mixture, rtol, grid_spacing):
     """Whether ``"auto"`` builds a grid (the rule in :class:`Approximation`)."""
-    n, d = X_fit.shape
+    n, d = mixture.n_components, mixture.n_features
     if d > MAX_FEATURES:
         return False
     check_grid_spacing(rtol, d, grid_spacing)
-    white = X_fit @ prec_chol
+    white = mixture.global_white_means
     try:
         params = binned_parameters(
             rtol, d, white.max(axis=0) - white.min(axis=0), grid_spacing

@@ -54,20 +54,20 @@ for :math:`r \ge \sqrt 3`, because :math:`s^k e^{-s^2/2}` and
 """
 
 import numpy as np
-from joblib import effective_n_jobs
 from scipy.spatial import cKDTree
 from scipy.special import logsumexp
-from sklearn.utils import gen_batches
-from sklearn.utils.parallel import Parallel, delayed
 
-from ._gaussian_mixture_math import (
-    _empty_outputs,
+from .._core import (
+    LOG_2PI,
+    Parallel,
+    delayed,
+    effective_n_jobs,
+    empty_outputs,
+    gen_batches,
     log_density_derivatives,
-    make_mixture,
     restrict_components,
 )
 
-_LOG_2PI = np.log(2 * np.pi)
 #: Queries farther than this from the centre (whitened units) skip the tree.
 _FAR = 1e100
 #: Smallest truncation radius (whitened units); the tail bounds need r >= sqrt 3.
@@ -119,40 +119,31 @@ class TreeEvaluator:
 
     Parameters
     ----------
-    X_fit : ndarray of shape (n, d)
-        Kernel centres.
-    weights : ndarray of shape (n,)
-        Positive kernel weights summing to one.
-    prec_chol : ndarray of shape (d, d)
-        Upper-triangular :math:`U`, :math:`U U^\\top = H^{-1}`.
+    mixture : SharedPrecisionMixture
+        The fitted mixture (kernel centres, log-weights summing to one in
+        exponent, ``U``): its whitened centres are the tree's points, and it
+        evaluates exactly where the tree does not pay.
     rtol : float
         Relative tolerance on :math:`f`, :math:`\\nabla_y f`,
         :math:`\\nabla_y^2 f` (see the module docstring).
-    mixture : SharedPrecisionMixture, default=None
-        The full mixture, for exact evaluation (built when not given).
     """
 
-    def __init__(self, X_fit, weights, prec_chol, rtol, mixture=None):
-        if mixture is None:
-            mixture = make_mixture(np.log(weights), X_fit, prec_chol)
+    def __init__(self, mixture, rtol):
         self.full_mixture = mixture
-        # The mixture's own component order (it groups wide data), so that
-        # the tree's indices select its components.
-        self.X_fit = mixture.means
+        # Indices of the tree are the mixture's own (it groups wide data).
         self.log_weights = mixture.log_weights
-        self.weights = np.exp(self.log_weights)
-        self.prec_chol = prec_chol
+        self.prec_chol = prec_chol = mixture.prec_chol
         self.rtol = rtol
         self.center = mixture.center
-        self.tree = cKDTree((self.X_fit - self.center) @ prec_chol)
-        d = X_fit.shape[1]
-        self.log_kappa = float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * _LOG_2PI)
+        self.tree = cKDTree(mixture.global_white_means)
+        d = mixture.n_features
+        self.log_kappa = float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * LOG_2PI)
         self.log_s0 = self._typical_log_density()
 
     def _typical_log_density(self):
         """A low quantile of log f at data points, lower-bounded by the weight
         of the centres within unit distance; sizes the first-pass radius."""
-        n = self.X_fit.shape[0]
+        n = self.log_weights.size
         probe = np.linspace(0, n - 1, min(n, _N_PROBES)).astype(np.intp)
         neighbours = self.tree.query_ball_point(self.tree.data[probe], 1.0)
         # In logs: relative weights may underflow (a kernel weighted 1e-600
@@ -172,7 +163,7 @@ class TreeEvaluator:
         :func:`~skdensity._gaussian_mixture_math.log_density_derivatives`.
         """
         m, d = X.shape
-        outputs = _empty_outputs(m, d, order)
+        outputs = empty_outputs(m, d, order)
 
         r0 = float(self.radius(self.log_s0, order))
         # Queries beyond _FAR bandwidths have no centre nearby (and would
@@ -255,7 +246,7 @@ class TreeEvaluator:
         members, centre, search, r = block
         Xb = X[rows[members]]
         idx = np.asarray(self.tree.query_ball_point(centre, search), dtype=np.intp)
-        n = self.X_fit.shape[0]
+        n = self.log_weights.size
         if idx.size > _EXACT_FRACTION * n:
             return None, None, None
         if idx.size == 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import load_faithful
+from ..datasets import load_faithful
 
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan"}
 FAITHFUL = "Old Faithful (bundled, 272 rows)"

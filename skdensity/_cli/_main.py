@@ -23,13 +23,16 @@ import textwrap
 import numpy as np
 from sklearn.base import clone
 
-from . import __version__
-from ._cli_io import InputError, Progress, read_table, write_table
-from ._cli_plot import check_plottable, plot
-from ._cluster import ModeClustering
-from ._kde import GaussianKDE
-from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
-from ._modes import find_modes
+from .. import (
+    BayesianGaussianMixtureGrad,
+    GaussianKDE,
+    GaussianMixtureGrad,
+    ModeClustering,
+    __version__,
+    find_modes,
+)
+from ._io import InputError, Progress, read_table, write_table
+from ._plot import check_plottable, plot
 
 _MAX_COMPONENTS = 10
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._cli_io import InputError
+from ._io import InputError
 
 
 def check_plottable(X):

@@ -2,30 +2,25 @@ r"""Climbing log f from many starts at once: the steps behind find_modes.
 
 The density is used only through its public methods (``score_samples``,
 ``gradient(X, log=True)``, ``hessian(X, log=True)``, and
-``gradient_and_hessian(X, log=True)`` where it exists), plus, for the
-fixed-point steps, the public fitted attributes of a
-:class:`~skdensity.GaussianKDE` (``covariance_``) or of a scikit-learn
-Gaussian mixture (``means_``, ``precisions_``, ``covariance_type``,
-``predict_proba``).
+``gradient_and_hessian(X, log=True)`` where it exists), plus the mode-finding
+hook of skdensity's Gaussian-mixture estimators: ``fixed_point_step(X)`` (the
+Gaussian mean shift, or Carreira-Perpinan's fixed point) and
+``scale_covariance()`` (see
+:class:`~skdensity._base.GaussianMixtureDerivativesMixin`). A density without
+the hook gets a safeguarded gradient ascent.
 
 Distances, tolerances and curvatures are measured in a *scale metric*
-:math:`\|\delta\|_S = \sqrt{\delta^\top S^{-1} \delta}`: the kernel covariance
-:math:`H` for a KDE, :math:`\sum_k w_k \Sigma_k` for a mixture with weights
-:math:`w_k` and covariances :math:`\Sigma_k` (a degenerate component of
-vanishing variance does not shrink the scale of the others), and for
-any other density the curvature of :math:`\log f` at the starts, unless the
-user passes ``scale``. The steps and their safeguards are described in
-:func:`skdensity.find_modes`.
+:math:`\|\delta\|_S = \sqrt{\delta^\top S^{-1} \delta}`: the density's
+``scale_covariance()`` (the kernel covariance :math:`H` for a KDE,
+:math:`\sum_k w_k \Sigma_k` for a mixture), and for any other density the
+curvature of :math:`\log f` at the starts, unless the user passes ``scale``.
+The steps and their safeguards are described in :func:`skdensity.find_modes`.
 """
 
 import numpy as np
 from scipy import linalg
-from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
-from sklearn.utils import gen_batches
 
-from ._kde import GaussianKDE
-from ._mixture import expand_by_covariance_type
-from ._utils import working_memory_bytes
+from .._core import gen_batches, working_memory_bytes
 
 #: Newton steps longer than this (in scale units) are replaced by the
 #: fixed-point step: the quadratic model is not trusted that far.
@@ -61,12 +56,7 @@ class _Ascent:
         self.whiten = linalg.solve_triangular(
             self.scale_chol, np.eye(len(scale)), lower=True
         ).T
-        self.kind = _density_kind(density)
-        if self.kind == "mixture":
-            self.precisions = _mixture_matrices(density, "precisions_")
-            self.precision_means = np.einsum(
-                "kij,kj->ki", self.precisions, density.means_
-            )
+        self.kind = "hook" if _has_hook(density) else "other"
 
     def norm(self, P):
         Z = P @ self.whiten
@@ -95,18 +85,12 @@ class _Ascent:
         return self.gradient(X), self.hessian(X)
 
     def fixed_point_step(self, X, grad=None, hess=None):
-        """Step of the monotone fixed-point iteration from each row of X."""
-        if self.kind == "mixture":
-            # Carreira-Perpinan: x <- (sum_k r_k P_k)^-1 sum_k r_k P_k mu_k.
-            resp = self.density.predict_proba(X)
-            A = np.einsum("mk,kij->mij", resp, self.precisions)
-            b = resp @ self.precision_means
-            return np.linalg.solve(A, b[:, :, None])[:, :, 0] - X
+        """Step of the monotone fixed-point iteration from each row of X: the
+        density's own (its hook), else a safeguarded gradient step."""
+        if self.kind == "hook":
+            return self.density.fixed_point_step(X, log_gradient=grad)
         if grad is None:
             grad = self.gradient(X)
-        if self.kind == "kde":
-            # Gaussian mean shift: x + H grad log f(x) = sum_i r_i(x) x_i.
-            return grad @ self.density.covariance_
         if hess is None:
             hess = self.hessian(X)
         return self._gradient_step(X, grad, hess)
@@ -160,18 +144,10 @@ class _Ascent:
         return step, ok
 
 
-def _density_kind(density):
-    if isinstance(density, GaussianKDE):
-        return "kde"
-    if isinstance(density, GaussianMixture | BayesianGaussianMixture):
-        return "mixture"
-    return "other"
-
-
-def _mixture_matrices(mixture, name):
-    """``precisions_`` or ``covariances_`` of a scikit-learn mixture, (K, d, d)."""
-    return expand_by_covariance_type(
-        getattr(mixture, name), mixture.covariance_type, mixture.means_.shape
+def _has_hook(density):
+    """Whether the density offers the mode-finding hook."""
+    return callable(getattr(density, "fixed_point_step", None)) and callable(
+        getattr(density, "scale_covariance", None)
     )
 
 
@@ -195,16 +171,8 @@ def _scale_covariance(density, scale, X0):
             f"lengths, or a ({d}, {d}) symmetric positive definite covariance; "
             f"got an array of shape {S.shape} that is none of these."
         )
-    kind = _density_kind(density)
-    if kind == "kde":
-        return np.asarray(density.covariance_, dtype=np.float64)
-    if kind == "mixture":
-        # The weight-averaged component covariance: a collapsed component
-        # (variance ~ reg_covar) must not shrink the scale of the others.
-        weights = np.asarray(density.weights_, dtype=np.float64)
-        return np.einsum(
-            "k,kij->ij", weights, _mixture_matrices(density, "covariances_")
-        )
+    if _has_hook(density):
+        return np.asarray(density.scale_covariance(), dtype=np.float64)
     # Median over the starts of the largest curvature of log f.
     lam = np.linalg.eigvalsh(-density.hessian(X0, log=True))[:, -1]
     lam = lam[lam > 0]

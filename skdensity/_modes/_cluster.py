@@ -5,18 +5,19 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.spatial import cKDTree
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 
-from ._ascent import _ascend
-from ._kde import GaussianKDE
-from ._modes import _METHODS, _summarise, _warn_not_converged, prepare_ascent
-from ._utils import (
+from .._core import (
     Interval,
     StrOptions,
     check_is_fitted,
     discard_fit_on_error,
+    fit_context,
     validate_data,
 )
+from .._kde import GaussianKDE
+from ._ascent import _ascend
+from ._find import _METHODS, _summarise, _warn_not_converged, prepare_ascent
 
 #: An end point belongs to the nearest mode within this many merge_tol: a loose
 #: tol leaves end points short of the mode along its flattest direction.
@@ -149,7 +150,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self.min_cluster_size = min_cluster_size
         self.scale = scale
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Fit the density, find its modes and label the training points.
 

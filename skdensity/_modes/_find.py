@@ -15,8 +15,8 @@ from scipy.spatial import cKDTree
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 
+from .._core import check_is_fitted
 from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
-from ._utils import check_is_fitted
 
 #: Tolerance (scale units) to which the modes themselves are refined.
 _POLISH_TOL = 1e-10

@@ -1,0 +1,251 @@
+"""Block and thread plumbing of the core: block plans within
+``working_memory``, the BLAS limiter, the parallel map over row chunks and the
+output arrays."""
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from ._compat import (
+    Parallel,
+    ThreadingBackend,
+    delayed,
+    gen_batches,
+    get_active_backend,
+    get_config,
+)
+
+#: Target size in bytes of one block of kernel terms (query rows x
+#: components). The block is written by one matrix product, exponentiated in
+#: place and read by a second matrix product; at this size it stays in the
+#: L2/L3 cache across the three passes, and NumPy's per-call overhead is still
+#: negligible. ``working_memory`` is an upper bound, not a target: filling it
+#: would push every pass out to main memory.
+_CACHE_BLOCK_BYTES = 2**22
+
+#: Fewest query rows a block is given before components are split into blocks.
+_MIN_BLOCK_ROWS = 32
+
+#: Chunks handed to each joblib worker, for load balance.
+_TASKS_PER_WORKER = 2
+
+#: Below this many bytes of cells (about a millisecond of work) a computation
+#: runs in one chunk whatever ``n_jobs`` is: starting workers would cost more
+#: than they save.
+_MIN_PARALLEL_BYTES = 2**23
+
+
+def working_memory_bytes():
+    """Return sklearn's ``working_memory`` setting in bytes."""
+    return int(get_config()["working_memory"] * 2**20)
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """How an ``n_rows x n_cols`` computation is cut up.
+
+    Attributes
+    ----------
+    row_block, col_block : int
+        Rows and columns of one block of cells (the cache-sized unit);
+        ``row_block`` is a multiple of ``ROW_ALIGN``.
+    tasks : list of slice
+        Row chunks, the unit of work of a joblib worker, each starting at a
+        multiple of ``row_block``: blocks are cut at the same rows whatever
+        ``n_jobs`` is, so results do not depend on it.
+    """
+
+    row_block: int
+    col_block: int
+    tasks: list
+
+
+#: Query blocks are padded to a multiple of this many rows. BLAS kernels
+#: treat a partial tile of rows with other code than a full one, which can
+#: change the last bit of a row's result; with full tiles only, each row's
+#: result depends on that row alone (not on its position, the chunking or
+#: ``n_jobs``).
+ROW_ALIGN = 16
+
+
+def plan_blocks(
+    n_rows,
+    n_cols,
+    bytes_per_row,
+    bytes_per_col=0,
+    bytes_per_cell=8,
+    n_jobs=None,
+    reserved=0,
+):
+    """Cut an ``n_rows x n_cols`` computation into cache-sized blocks.
+
+    A block of ``r x c`` cells (float64 kernel terms, or whatever a cell of
+    ``bytes_per_cell`` bytes holds) is sized to about ``_CACHE_BLOCK_BYTES``
+    (or a quarter of ``working_memory`` if that is smaller); columns are
+    split only when a block of all columns would hold fewer than
+    ``_MIN_BLOCK_ROWS`` rows. Row chunks (tasks) are then made as large as
+    ``working_memory`` allows, counting ``bytes_per_row`` for each of their
+    rows and ``bytes_per_col`` for each column of a block, so that the extra
+    memory of the whole computation stays within ``working_memory``.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Number of query rows and of mixture components.
+    bytes_per_row : int
+        Bytes a task needs per query row (accumulators, outputs).
+    bytes_per_col : int, default=0
+        Bytes a block needs per component besides its cells.
+    bytes_per_cell : int, default=8
+        Bytes of one (row, column) cell of a block.
+    n_jobs : int, default=None
+        When more than one job runs, rows are split into at least
+        ``_TASKS_PER_WORKER`` chunks per worker (unless the whole computation
+        is smaller than ``_MIN_PARALLEL_BYTES``).
+    reserved : int, default=0
+        Bytes of ``working_memory`` already spoken for (arrays the caller
+        holds throughout).
+
+    Returns
+    -------
+    BlockPlan
+    """
+    budget = max(working_memory_bytes() - reserved, _CACHE_BLOCK_BYTES // 4)
+    cells = max(1, min(_CACHE_BLOCK_BYTES, budget // 4) // bytes_per_cell)
+    col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
+    col_block = min(col_block, max(1, budget // 4 // max(1, bytes_per_col)))
+    row_block = min(max(1, cells // col_block), n_rows + ROW_ALIGN - 1)
+    # A task holds at least one block of rows: their per-row bytes (which
+    # grow like d^2 for Hessians) must fit the budget too.
+    col_bytes = col_block * bytes_per_col
+    row_block = min(row_block, (budget - col_bytes) // max(1, bytes_per_row))
+    row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
+    fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)
+    task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))
+    task_rows = max(row_block, task_rows - task_rows % row_block)
+    n_workers = effective_n_jobs(n_jobs)
+    if n_rows * n_cols * bytes_per_cell < _MIN_PARALLEL_BYTES:
+        n_workers = 1
+    if n_workers > 1:
+        n_blocks = -(-n_rows // row_block)
+        per_task = max(1, -(-n_blocks // (_TASKS_PER_WORKER * n_workers)))
+        task_rows = min(task_rows, per_task * row_block)
+    tasks = list(gen_batches(n_rows, task_rows)) if n_rows else [slice(0, 0)]
+    return BlockPlan(row_block, col_block, tasks)
+
+
+def effective_n_jobs(n_jobs):
+    """Number of workers joblib would use for ``n_jobs``."""
+    from joblib import effective_n_jobs as _effective
+
+    return _effective(n_jobs)
+
+
+@functools.cache
+def _thread_local_blas_setters():
+    """Functions setting the BLAS thread count of the calling thread alone.
+
+    Only MKL has one, ``MKL_Set_Num_Threads_Local``: it returns the thread's
+    previous setting (0 meaning "the process-wide one"), which restores it.
+    OpenBLAS built with pthreads, as in NumPy's and SciPy's wheels, has one
+    thread pool for the whole process: its ``openblas_set_num_threads`` and,
+    despite the name, ``openblas_set_num_threads_local`` (0.3.27 and later)
+    change the count every thread sees (measured with OpenBLAS 0.3.30 and
+    0.3.31). BLIS's setting is process-wide too, and OpenBLAS built on
+    OpenMP mishandles per-thread limits before 0.3.34 (threadpoolctl's
+    notes). Those libraries are left alone. Computed once: the BLAS
+    libraries are loaded with NumPy and SciPy, before any skdensity call.
+    """
+    mkl = ThreadpoolController().select(internal_api="mkl").lib_controllers
+    return tuple(
+        lib.dynlib.MKL_Set_Num_Threads_Local
+        for lib in mkl
+        if hasattr(lib.dynlib, "MKL_Set_Num_Threads_Local")
+    )
+
+
+@contextmanager
+def single_threaded_blas():
+    """Run BLAS on one thread in the calling thread, where that is local.
+
+    The core calls BLAS on cache-sized blocks, thousands of times per call:
+    a multi-threaded BLAS gains nothing there, and with ``n_jobs`` workers
+    it would oversubscribe the cores. But a call must change nothing that
+    other threads see or that outlives it (a limit set by the user in
+    another thread included), so the limit is set only through a
+    thread-local API (MKL's), and the calling thread's previous setting is
+    restored on exit, also on an exception or ``KeyboardInterrupt``. With a
+    process-wide thread pool (OpenBLAS, BLIS) nothing is changed: BLAS then
+    uses the threads the process is configured for, the same in every
+    thread, so results do not depend on the calling thread; users who run
+    ``n_jobs`` workers may limit BLAS themselves with
+    :func:`threadpoolctl.threadpool_limits`.
+    """
+    changed = []
+    try:
+        for set_local in _thread_local_blas_setters():
+            changed.append((set_local, set_local(1)))
+        yield
+    finally:
+        for set_local, previous in reversed(changed):
+            set_local(previous)
+
+
+def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
+    """Call ``store(s, func(X[s]))`` for each row slice ``s``, in order.
+
+    With more than one job, ``func`` runs in joblib workers: threads are
+    preferred (NumPy and BLAS release the GIL), and a backend set with
+    :func:`joblib.parallel_config` (for example ``"dask"``) takes precedence.
+    When the backend is joblib's threading one, the chunks go to a thread
+    pool directly: the same threads, without joblib's result polling, which
+    adds about 10 ms to every call. Results are stored as they arrive; if
+    storing or a chunk raises (``KeyboardInterrupt`` included), chunks not
+    yet started are cancelled. The calling thread runs under
+    :func:`single_threaded_blas` (workers' threads do not inherit it: the
+    core enters it inside ``func``).
+    """
+    n_workers = effective_n_jobs(n_jobs)
+    with single_threaded_blas():
+        if n_workers == 1 or len(row_slices) == 1:
+            for s in row_slices:
+                store(s, func(X[s]))
+            return
+        backend, _ = get_active_backend(prefer="threads")
+        if isinstance(backend, ThreadingBackend):
+            with ThreadPoolExecutor(min(n_workers, len(row_slices))) as pool:
+                try:
+                    results = pool.map(lambda s: func(X[s]), row_slices)
+                    for s, result in zip(row_slices, results, strict=True):
+                        store(s, result)
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
+            return
+        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+            delayed(func)(X[s]) for s in row_slices
+        )
+        for s, result in zip(row_slices, results, strict=True):
+            store(s, result)
+
+
+def empty_outputs(m, d, order):
+    """Uninitialised ``(log f, gradient, Hessian)`` arrays for ``m`` queries,
+    ``None`` beyond ``order``: the one output allocator of the package."""
+    return (
+        np.empty(m),
+        np.empty((m, d)) if order >= 1 else None,
+        np.empty((m, d, d)) if order >= 2 else None,
+    )
+
+
+def store_rows(out, rows, values):
+    """Write ``values`` (a triple as :func:`empty_outputs`) into ``out`` at
+    ``rows``, skipping the ``None`` entries."""
+    for target, value in zip(out, values, strict=True):
+        if target is not None:
+            target[rows] = value

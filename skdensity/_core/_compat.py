@@ -1,0 +1,44 @@
+"""Every private scikit-learn and joblib import of the package, and the
+estimator plumbing built on them, in one place: a change in either library is
+mended here."""
+
+from contextlib import contextmanager
+
+from joblib._parallel_backends import ThreadingBackend  # noqa: F401
+from joblib.parallel import get_active_backend  # noqa: F401
+from sklearn import get_config  # noqa: F401
+from sklearn.base import _fit_context as fit_context  # noqa: F401
+from sklearn.utils import gen_batches  # noqa: F401
+from sklearn.utils._param_validation import (  # noqa: F401
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.parallel import Parallel, delayed  # noqa: F401
+from sklearn.utils.validation import (  # noqa: F401
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+
+@contextmanager
+def discard_fit_on_error(estimator, private=()):
+    """Run a fit; if it raises, delete what it set, then re-raise.
+
+    A failed fit leaves no half-fitted state: every attribute ending in ``_``
+    (``validate_data`` sets ``n_features_in_`` before the fit can fail, and a
+    refit would otherwise keep the previous fit's attributes) and the private
+    fitted attributes named in ``private`` are removed, so the estimator is
+    plainly not fitted. ``BaseException`` is caught (and re-raised) so that a
+    ``KeyboardInterrupt`` or ``SystemExit`` in mid-fit cleans up too: a refit
+    interrupted after ``validate_data`` would otherwise pair the new
+    ``n_features_in_`` with the previous model.
+    """
+    try:
+        yield
+    except BaseException:
+        for name in [a for a in vars(estimator) if a.endswith("_") or a in private]:
+            delattr(estimator, name)
+        raise

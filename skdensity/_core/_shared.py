@@ -1,0 +1,334 @@
+"""Shared-precision path: a KDE or a tied mixture, in one frame or in groups.
+
+See :mod:`skdensity._core` for the formulas and the frames.
+"""
+
+import numpy as np
+
+from ._blocks import ROW_ALIGN, empty_outputs, store_rows, working_memory_bytes
+from ._representation import GROUP_DIAMETER
+
+#: Components probed per query to pick the exponent shift (see shared_task).
+N_PROBE = 64
+
+#: A block sum of kernel terms above this means the shift was too low (the
+#: probe missed a much closer component): the block is redone with its own
+#: maximum. Running sums are renormalised above _RENORMALISE.
+_OVERFLOW = 1e200
+_RENORMALISE = 1e100
+
+
+def n_moments(d, order):
+    """Columns of the moment matrix: 1, then m (order 1), then m m^T's triangle."""
+    return 1 + (d if order >= 1 else 0) + (d * (d + 1) // 2 if order >= 2 else 0)
+
+
+#: Up to this many moments, one matrix-vector product per moment is cheaper
+#: than one matrix product, which first copies (packs) the whole block.
+_MAX_GEMV_MOMENTS = 3
+
+#: Matrix products run fastest on a multiple of this many moment columns
+#: (full BLAS register tiles); the extra columns are zero.
+_MOMENT_ALIGN = 4
+
+
+def moment_rows(q):
+    """Rows of the moment matrix for ``q`` moments, padding included."""
+    return q if q <= _MAX_GEMV_MOMENTS else -(-q // _MOMENT_ALIGN) * _MOMENT_ALIGN
+
+
+def _moment_matrix(M, order, out):
+    """Rows ``1, m_k, triu(m_k m_k^T)`` (then zeros) for a block of whitened
+    means ``M``; ``out`` has one column per component."""
+    d = M.shape[1]
+    out[0] = 1.0
+    end = 1
+    if order >= 1:
+        out[1 : d + 1] = M.T
+        end = d + 1
+    if order >= 2:
+        for i, j in zip(*np.triu_indices(d), strict=True):
+            np.multiply(out[1 + i], out[1 + j], out=out[end])
+            end += 1
+    out[end:] = 0.0
+    return out
+
+
+def _moments(E, A, q):
+    """First ``q`` moments ``E @ A.T`` of a block of kernel terms."""
+    if A.shape[0] > _MAX_GEMV_MOMENTS:
+        return (E @ A.T)[:, :q]
+    S = np.empty((E.shape[0], q))
+    for j in range(q):
+        S[:, j] = E @ A[j]
+    return S
+
+
+def shared_task(X, mix, order, plan):
+    """Log f and its derivatives for a chunk of queries, shared precision.
+
+    The kernel terms of a block of ``r`` queries and ``c`` components are
+    ``exp(y . m_k - b_k - s(y))`` with ``b_k = |m_k|^2/2 - a_k`` and a shift
+    ``s(y)``. One matrix product of the augmented rows ``[y, 1, -s]`` with
+    the columns ``[m_k; -b_k; 1]`` writes them (shift included), ``exp`` runs
+    in place, and one matrix product with the rows ``[1, m_k, triu(m_k
+    m_k^T)]`` accumulates the zeroth, first and second moments. The block
+    buffer is reused and sized to stay in cache
+    (:func:`~skdensity._core._blocks.plan_blocks`).
+
+    The shift is the largest log-term over a probe of evenly spaced
+    components: a lower bound of the maximum over all components, so the sum
+    is at least 1 and never underflows. A block whose sum overflows (a
+    component far closer than every probed one) is redone with its own
+    maximum as the shift, and running sums are renormalised when they grow,
+    so the result is the exact log-sum-exp whatever the query.
+    """
+    m, d = X.shape
+    K = mix.n_components
+    q = n_moments(d, order)
+    rb, cb = plan.row_block, plan.col_block
+    # Rows padded to full BLAS tiles (see ROW_ALIGN); padding rows are zero.
+    m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
+    Yaug = np.zeros((m_pad, d + 2))
+    np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
+    Yaug[:, d] = 1.0
+    probe = np.unique(np.linspace(0, K - 1, min(K, N_PROBE)).astype(np.intp))
+    probe_cols = np.vstack([mix.white_means[probe].T, -mix.neg_logit_offset[probe]])
+    for r0 in range(0, m_pad, rb):
+        rows = Yaug[r0 : r0 + rb]
+        rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
+    acc = np.zeros((m_pad, q))
+    cols = np.empty((d + 2, cb))
+    moments = np.empty((moment_rows(q), cb))
+    buf = np.empty(rb * cb)
+    for c0 in range(0, K, cb):
+        c1 = min(K, c0 + cb)
+        nc = c1 - c0
+        M = mix.white_means[c0:c1]
+        cols[:d, :nc] = M.T
+        cols[d, :nc] = -mix.neg_logit_offset[c0:c1]
+        cols[d + 1, :nc] = 1.0
+        B = cols[:, :nc]
+        A = _moment_matrix(M, order, moments[:, :nc])
+        for r0 in range(0, m_pad, rb):
+            r1 = min(m_pad, r0 + rb)
+            E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
+            np.matmul(Yaug[r0:r1], B, out=E)
+            # An overflow here is caught below and the block redone.
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.exp(E, out=E)
+                S = _moments(E, A, q)
+            bad = ~(S[:, 0] < _OVERFLOW)
+            if bad.any():
+                S[bad] = _redo_with_own_max(Yaug, acc, r0 + np.flatnonzero(bad), B, A)
+            acc[r0:r1] += S
+            big = acc[r0:r1, 0] > _RENORMALISE
+            if big.any():
+                rows = r0 + np.flatnonzero(big)
+                s0 = acc[rows, :1]
+                acc[rows] /= s0
+                Yaug[rows, d + 1] -= np.log(s0[:, 0])
+    return _shared_finish(Yaug, acc, mix, order, m)
+
+
+def grouped_task(X, mix, order, plan):
+    """Log f and its derivatives for a chunk of queries, grouped components.
+
+    For data spanning many bandwidths the single frame of
+    :func:`shared_task` would lose precision like ``eps`` times the squared
+    distance from the centre. Here every group of components has a frame of
+    its own, centred on one of its members, and each query is whitened in
+    that frame from its exact input-space offset ``x - o_g``. Per query,
+    the squared norms are taken relative to its reference group ``h`` (the
+    nearest): ``|y_g|^2 - |y_h|^2 = 2 y_h . D + |D|^2`` with
+    ``D = (o_h - o_g) U``, which has no cancellation. The sums are joined
+    by an online log-sum-exp, and the moments by the pairwise update of
+    Chan, Golub and LeVeque (1979): per group, its weight, the mean offset
+    of its components from the query and their centred second moments, so
+    the covariance is never a difference of large numbers. Groups whose
+    every term is below ``1e-40`` of the sum so far (a lower bound on their
+    distance, groups visited nearest first) are skipped: they cannot change
+    a float64 result.
+    """
+    m, d = X.shape
+    m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
+    Xp = np.zeros((m_pad, d))
+    Xp[:m] = X
+    out = empty_outputs(m_pad, d, order)
+    for r0 in range(0, m_pad, plan.row_block):
+        rows = slice(r0, min(m_pad, r0 + plan.row_block))
+        store_rows(out, rows, _grouped_block(Xp[rows], mix, order, plan.col_block))
+    return tuple(None if v is None else v[:m] for v in out)
+
+
+#: Terms below exp(_NEGLIGIBLE) times the running sum cannot change it.
+_NEGLIGIBLE = -92.0
+
+
+def _grouped_block(Xb, mix, order, cb):
+    n, d = Xb.shape
+    U = mix.prec_chol
+    q = n_moments(d, order)
+    n_tri = d * (d + 1) // 2
+    # Approximate global-frame distances: enough to choose each query's
+    # reference group and to bound which groups can matter.
+    Yc = (Xb - mix.center) @ U
+    ow = mix.origins_white
+    dist2 = np.einsum("ij,ij->i", Yc, Yc)[:, None] - 2 * Yc @ ow.T
+    dist2 += np.einsum("ij,ij->i", ow, ow)
+    ref = np.argmin(dist2, axis=1)
+    Oh = mix.origins[ref]
+    Yh = (Xb - Oh) @ U
+    lower = np.sqrt(np.maximum(dist2, 0.0)) - (GROUP_DIAMETER + 1.0)
+    lower = 0.5 * np.maximum(lower, 0.0) ** 2
+    starts = mix.group_starts
+    max_logw = np.maximum.reduceat(mix.log_weights, starts[:-1])
+    half_yh2 = 0.5 * np.einsum("ij,ij->i", Yh, Yh)
+    shift = np.full(n, -np.inf)
+    W = np.zeros(n)
+    mean = np.zeros((n, d))
+    M2 = np.zeros((n, n_tri))
+    i_tri, j_tri = np.triu_indices(d)
+    moments = np.empty((moment_rows(q), cb))
+    for g in np.argsort(lower.min(axis=0), kind="stable"):
+        # Largest possible log-term of the group, relative to -|y_h|^2 / 2.
+        bound = max_logw[g] - lower[:, g] + half_yh2
+        if np.all(bound < shift + _NEGLIGIBLE):
+            continue
+        Yg = (Xb - mix.origins[g]) @ U
+        D = (Oh - mix.origins[g]) @ U
+        offset = -np.einsum("ij,ij->i", Yh, D) - 0.5 * np.einsum("ij,ij->i", D, D)
+        for c0 in range(starts[g], starts[g + 1], cb):
+            c1 = min(starts[g + 1], c0 + cb)
+            M = mix.white_means[c0:c1]
+            E = Yg @ M.T
+            E -= mix.neg_logit_offset[c0:c1]
+            E += offset[:, None]
+            new = np.maximum(shift, E.max(axis=1))
+            rescale = np.exp(shift - new)
+            shift = new
+            E -= shift[:, None]
+            np.exp(E, out=E)
+            A = _moment_matrix(M, order, moments[:, : c1 - c0])
+            S = _moments(E, A, q)
+            W *= rescale
+            M2 *= rescale[:, None]
+            _chan_update(W, mean, M2, S, Yg, order, i_tri, j_tri)
+    log_f = np.log(W) + shift - half_yh2 + mix.log_norm
+    if order == 0:
+        return log_f, None, None
+    grad = mean @ U.T
+    if order == 1:
+        return log_f, grad, None
+    cov = np.zeros((n, d + n_tri))
+    np.divide(M2, W[:, None], out=cov[:, d:])
+    return log_f, grad, _hessians(cov, U)
+
+
+def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
+    """Join the moments ``S = [S0, S1, triu S2]`` of a block (in a frame where
+    the queries sit at ``Y``) into the running weight ``W``, mean offset from
+    the query ``mean`` and centred second moments ``M2``, in place."""
+    S0 = S[:, 0]
+    has = S0 > 0
+    if not has.all():
+        S, S0, Y = S[has], S0[has], Y[has]
+    W_old = W[has]
+    W_new = W_old + S0
+    W[has] = W_new
+    if order == 0:
+        return
+    d = Y.shape[1]
+    block_mean = S[:, 1 : d + 1] / S0[:, None]
+    delta = block_mean - Y - mean[has]
+    mean[has] += delta * (S0 / W_new)[:, None]
+    if order == 1:
+        return
+    block_m2 = S[:, d + 1 :] - S0[:, None] * (
+        block_mean[:, i_tri] * block_mean[:, j_tri]
+    )
+    block_m2 += (delta[:, i_tri] * delta[:, j_tri]) * (W_old * S0 / W_new)[:, None]
+    M2[has] += block_m2
+
+
+def _redo_with_own_max(Yaug, acc, rows, B, A):
+    """Moments of a block for ``rows`` whose shift was too low: raise each
+    row's shift to the block maximum, rescaling its running sums."""
+    n = rows.size
+    shift = -Yaug[rows, -1]
+    # Padded to full tiles, so that a row's result does not depend on which
+    # other rows are redone with it.
+    lhs = np.zeros((-(-n // ROW_ALIGN) * ROW_ALIGN, Yaug.shape[1] - 1))
+    lhs[:n] = Yaug[rows, :-1]
+    logits = lhs @ B[:-1]
+    new_shift = np.maximum(shift, logits[:n].max(axis=1))
+    acc[rows] *= np.exp(shift - new_shift)[:, None]
+    Yaug[rows, -1] = -new_shift
+    logits[:n] -= new_shift[:, None]
+    logits[n:] = -np.inf
+    return _moments(np.exp(logits, out=logits), A, acc.shape[1])[:n]
+
+
+def _shared_finish(Yaug, acc, mix, order, m):
+    """Log f, gradient and Hessian of log f from the accumulated moments.
+
+    ``Yaug`` and ``acc`` keep their padding rows (full BLAS tiles for the
+    matrix products below); results are returned for the first ``m`` rows.
+    """
+    d = Yaug.shape[1] - 2
+    Y = Yaug[:, :d]
+    s0 = acc[:, 0]
+    log_f = np.log(s0)
+    log_f -= Yaug[:, d + 1]
+    log_f -= 0.5 * np.einsum("ij,ij->i", Y, Y)
+    log_f += mix.log_norm
+    if order == 0:
+        return log_f[:m], None, None
+    U = mix.prec_chol
+    moments = acc[:, 1:] / s0[:, None]
+    mean_m = moments[:, :d]
+    grad = np.einsum("ij,kj->ik", mean_m - Y, U)
+    if order == 1:
+        return log_f[:m], grad[:m], None
+    return log_f[:m], grad[:m], _hessians(moments, U)[:m]
+
+
+#: Most rows of a block when turning moments into Hessians (a multiple of
+#: ROW_ALIGN, so that the matrix products run on full tiles).
+_FINISH_ROWS = 256
+
+
+def _hessians(moments, U):
+    """Hessians of log f from moment rows (see :func:`_hessian_rows`), in
+    blocks of rows whose temporaries (about four d x d matrices per row)
+    stay within an eighth of ``working_memory``. In blocks, the temporaries
+    are also reused by the allocator instead of being faulted in afresh."""
+    n, d = moments.shape[0], U.shape[0]
+    per_row = 8 * (moments.shape[1] + 4 * d * d)
+    rows = min(_FINISH_ROWS, working_memory_bytes() // 8 // per_row)
+    rows = max(ROW_ALIGN, rows - rows % ROW_ALIGN)
+    hess = np.empty((n, d, d))
+    for r0 in range(0, n, rows):
+        hess[r0 : r0 + rows] = _hessian_rows(moments[r0 : r0 + rows], U)
+    return hess
+
+
+def _hessian_rows(moments, U):
+    """``U (Cov_r(m) - I) U^T`` from the rows ``[mean m, triu E[m m^T]]``."""
+    n = moments.shape[0]
+    d = U.shape[0]
+    mean_m = moments[:, :d]
+    i, j = np.triu_indices(d)
+    # Cov_r(m) - I on the triangle, then in full.
+    tri = moments[:, d:] - mean_m[:, i] * mean_m[:, j]
+    tri[:, i == j] -= 1.0
+    cov = np.empty((n, d * d))
+    cov[:, i * d + j] = tri
+    cov[:, j * d + i] = tri
+    # U C U^T as two flat products: T_k = C_k U^T, then T_k^T U^T, which is
+    # (U C_k U^T)^T; symmetrised through the flat transpose permutation.
+    T = (cov.reshape(n * d, d) @ U.T).reshape(n, d, d)
+    hess = (T.transpose(0, 2, 1).reshape(n * d, d) @ U.T).reshape(n, d * d)
+    hess += hess[:, np.arange(d * d).reshape(d, d).T.ravel()]
+    hess *= 0.5
+    return hess.reshape(n, d, d)
