@@ -32,14 +32,13 @@ import itertools
 import math
 
 import numpy as np
-from sklearn import get_config
 
-_LOG_2PI = math.log(2 * math.pi)
+from ._core import LOG_2PI, working_memory_bytes
 
 
 def _row_block(n, floats_per_pair):
     """Rows per block so that one block's pair arrays fit ``working_memory``."""
-    budget = get_config()["working_memory"] * 2**20
+    budget = working_memory_bytes()
     return int(max(1, min(n, budget // max(1, 8 * n * floats_per_pair))))
 
 
@@ -131,7 +130,7 @@ def psi_isotropic(X, g, order, counts=None):
             total[k] += term.sum()
     zero = _hermite(np.zeros(d), order)
     at_zero = np.array([np.prod(zero[alpha, np.arange(d)]) for alpha in counts])
-    scale = np.exp(-0.5 * d * _LOG_2PI - (d + order) * math.log(g)) / n**2
+    scale = np.exp(-0.5 * d * LOG_2PI - (d + order) * math.log(g)) / n**2
     return counts, scale * (2 * total + n * at_zero)
 
 
@@ -173,7 +172,7 @@ def laplacian_sum(X, sigma, s, include_diagonal=True):
             poly = zz * (zz - 2 * trace) - 4 * zpz + trace**2 + 2 * trace_sq
             total += weight @ poly
     at_zero = (1.0, -trace, trace**2 + 2 * trace_sq)[s]
-    log_norm = -0.5 * (d * _LOG_2PI + np.linalg.slogdet(sigma)[1])
+    log_norm = -0.5 * (d * LOG_2PI + np.linalg.slogdet(sigma)[1])
     if include_diagonal:
         return math.exp(log_norm) * (2 * total + n * at_zero) / n**2
     return math.exp(log_norm) * 2 * total / (n * (n - 1))
@@ -195,7 +194,7 @@ def normal_derivative_tensor(order, sigma):
     d = len(sigma)
     prec = np.linalg.inv(sigma)
     sign, logdet = np.linalg.slogdet(sigma)
-    tensor = np.array(math.exp(-0.5 * (d * _LOG_2PI + logdet)))
+    tensor = np.array(math.exp(-0.5 * (d * LOG_2PI + logdet)))
     for m in range(2, order + 1, 2):
         # T_m[i1..im] = -sum_k P[i1, ik] T_{m-2}[the others]
         outer = np.multiply.outer(prec, tensor)

@@ -27,9 +27,9 @@ import warnings
 import numpy as np
 from scipy import linalg, optimize
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight
 
 from ._bandwidth import _rule_covariance, normalize_weights
+from ._core import check_sample_weight
 from ._functionals import (
     full_tensor,
     laplacian_sum,
@@ -613,7 +613,7 @@ def normal_scale_bandwidth(X, *, deriv_order=0, sample_weight=None):
     """
     r = _check_deriv_order(deriv_order)
     X = check_array(X, dtype=np.float64, ensure_min_samples=2)
-    weights = _check_sample_weight(
+    weights = check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
     weights = normalize_weights(weights)

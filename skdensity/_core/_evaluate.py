@@ -13,7 +13,14 @@ from ._blocks import (
 )
 from ._component import component_logits, component_residuals, component_task
 from ._representation import SharedPrecisionMixture
-from ._shared import N_PROBE, grouped_task, moment_rows, n_moments, shared_task
+from ._shared import (
+    N_PROBE,
+    grouped_task,
+    moment_rows,
+    n_moments,
+    shared_task,
+    spatial_order,
+)
 
 
 def _single_threaded(task, *args):
@@ -79,7 +86,13 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
             m, 1, 4 * outputs, 0, per_cell, n_jobs=n_jobs, reserved=reserved
         )
         task = component_task
-    if len(plan.tasks) == 1:
+    where = None
+    if task is grouped_task and m > 1:
+        # Queries in spatial order, so that a block of rows lies near few
+        # groups and the others are skipped; results go back in place.
+        where = spatial_order(X, mixture)
+        X = X[where]
+    elif len(plan.tasks) == 1:
         with single_threaded_blas():
             return task(X, mixture, order, plan)
     out = empty_outputs(m, d, order)
@@ -87,7 +100,9 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
         lambda Xc: _single_threaded(task, Xc, mixture, order, plan),
         X,
         plan.tasks,
-        lambda rows, values: store_rows(out, rows, values),
+        lambda rows, values: store_rows(
+            out, rows if where is None else where[rows], values
+        ),
         n_jobs=n_jobs,
     )
     return out

@@ -161,6 +161,18 @@ def grouped_task(X, mix, order, plan):
     return tuple(None if v is None else v[:m] for v in out)
 
 
+def spatial_order(X, mixture):
+    """An order of the queries that keeps neighbours together: by the group
+    cell each falls in (the cells of :func:`make_mixture`'s grouping), so a
+    block of consecutive rows lies near few groups."""
+    d = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        white = (X - mixture.center) @ mixture.prec_chol
+        cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER))
+    cells = np.nan_to_num(cells, nan=0.0, posinf=np.finfo(float).max)
+    return np.lexsort(cells.T[::-1])
+
+
 #: Terms below exp(_NEGLIGIBLE) times the running sum cannot change it.
 _NEGLIGIBLE = -92.0
 
