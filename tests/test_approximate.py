@@ -217,8 +217,8 @@ def test_auto_rule(n, d, grid):
     X = np.random.default_rng(0).normal(size=(n, d))
     approx = GaussianKDE(algorithm="auto").fit(X)._approximation
     assert (approx.binned is not None) == grid
-    assert approx.path(10) == "exact"  # few pairs: exact is cheap
-    assert approx.path(10_000) == ("binned" if grid else "exact")
+    assert approx.algorithm_for(10) == "exact"  # few pairs: exact is cheap
+    assert approx.algorithm_for(10_000) == ("binned" if grid else "exact")
 
 
 @pytest.mark.parametrize(
@@ -308,7 +308,7 @@ def test_large_data_within_tolerance(algorithm):
     Q = np.vstack([X[rng.choice(len(X), 300)] + 0.05, rng.normal(size=(20, 2)) * 8])
     exact = GaussianKDE().fit(X)
     kde = GaussianKDE(algorithm=algorithm, rtol=1e-4).fit(X)
-    assert kde._approximation.path(len(Q) * 1000) == "binned"
+    assert kde._approximation.algorithm_for(len(Q) * 1000) == "binned"
     reference = (
         exact.score_samples(Q),
         exact.gradient(Q, log=True),

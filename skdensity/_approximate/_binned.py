@@ -295,15 +295,16 @@ class BinnedEvaluator:
         first = np.floor(pos).astype(np.intp) - k  # first stencil node, >= 0
         tiles = first // L
         tile_shape = tuple(int(s) for s in tiles.max(axis=0) + 1)
-        order = np.argsort(np.ravel_multi_index(tiles.T, tile_shape), kind="stable")
-        tile_id = np.ravel_multi_index(tiles[order].T, tile_shape)
+        by_tile = np.argsort(np.ravel_multi_index(tiles.T, tile_shape), kind="stable")
+        tile_id = np.ravel_multi_index(tiles[by_tile].T, tile_shape)
         bounds = np.flatnonzero(np.diff(tile_id)) + 1
         # Room for the last windows: grid padded by W nodes along each axis.
         grid = np.zeros(tuple(s + W for s in self.shape))
         # Many small products: BLAS threads only add overhead here (limited
         # where the BLAS allows it for this thread alone).
         with single_threaded_blas():
-            self._bin_groups(grid, np.split(order, bounds), tiles, first, pos, weights)
+            groups = np.split(by_tile, bounds)
+            self._bin_groups(grid, groups, tiles, first, pos, weights)
         return grid[tuple(slice(0, s) for s in self.shape)]
 
     def _bin_groups(self, grid, groups, tiles, first, pos, weights):

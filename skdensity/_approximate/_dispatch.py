@@ -92,8 +92,9 @@ class Approximation:
         if algorithm != "tree":
             self.binned = BinnedEvaluator(mixture, rtol, self.tree, grid_spacing)
 
-    def path(self, n_queries):
-        """The path a call with ``n_queries`` queries takes."""
+    def algorithm_for(self, n_queries):
+        """The algorithm (``"exact"``, ``"tree"`` or ``"binned"``) a call
+        with ``n_queries`` queries runs."""
         if self.algorithm != "auto":
             return self.algorithm
         if self.n_kernels * n_queries <= AUTO_EXACT_MAX_PAIRS:
@@ -102,10 +103,10 @@ class Approximation:
 
     def evaluate(self, X, order, n_jobs=None):
         """``(log_f, grad_log_f, hess_log_f)`` at validated float64 ``X``."""
-        path = self.path(X.shape[0])
-        if path == "binned":
+        algorithm = self.algorithm_for(X.shape[0])
+        if algorithm == "binned":
             return self.binned.evaluate(X, order, n_jobs)
-        if path == "tree":
+        if algorithm == "tree":
             return self.tree.evaluate(X, order, n_jobs)
         return log_density_derivatives(X, self.mixture, order, n_jobs=n_jobs)
 

@@ -59,10 +59,9 @@ from scipy.special import logsumexp
 
 from .._core import (
     LOG_2PI,
-    Parallel,
-    delayed,
     effective_n_jobs,
     empty_outputs,
+    for_each_row_chunk,
     gen_batches,
     log_density_derivatives,
     restrict_components,
@@ -265,12 +264,22 @@ class TreeEvaluator:
 
 
 def _map_blocks(func, blocks, n_jobs):
-    """``[func(b) for b in blocks]``, in joblib threads when ``n_jobs`` asks."""
+    """``[func(b) for b in blocks]``, batches of blocks in the core's parallel
+    map when ``n_jobs`` asks (threads, or the joblib backend in force)."""
     n_workers = effective_n_jobs(n_jobs)
     if n_workers == 1 or len(blocks) < 2:
         return [func(b) for b in blocks]
-    batches = list(gen_batches(len(blocks), max(1, -(-len(blocks) // (4 * n_workers)))))
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(lambda s: [func(b) for b in blocks[s]])(s) for s in batches
+    size = max(1, -(-len(blocks) // (4 * n_workers)))
+    results = [None] * len(blocks)
+
+    def store(s, values):
+        results[s] = values
+
+    for_each_row_chunk(
+        lambda idx: [func(blocks[i]) for i in idx],
+        np.arange(len(blocks)),
+        list(gen_batches(len(blocks), size)),
+        store,
+        n_jobs=n_jobs,
     )
-    return [r for part in parts for r in part]
+    return results

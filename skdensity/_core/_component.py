@@ -39,7 +39,7 @@ def component_logits(white, mix):
     logits = np.einsum("mkd,mkd->mk", white, white)
     huge = ~np.isfinite(logits).all(axis=1)
     logits *= -0.5
-    logits += mix.log_norm
+    logits += mix.log_coef
     log_f = logits.max(axis=1)
     with np.errstate(invalid="ignore"):  # -inf - -inf: huge rows, redone below
         logits -= log_f[:, None]
@@ -50,11 +50,11 @@ def component_logits(white, mix):
         s = np.einsum("mkd,mkd->mk", scaled, scaled)
         k = np.argmin(s, axis=1)
         s_min = s[np.arange(k.size), k][:, None]
-        c_min = mix.log_norm[k]
+        c_min = mix.log_coef[k]
         with np.errstate(over="ignore"):
             rel = -0.5 * (((s - s_min) * t) * t)
             base = -0.5 * ((s_min[:, 0] * t[:, 0]) * t[:, 0]) + c_min
-        rel += mix.log_norm - c_min[:, None]
+        rel += mix.log_coef - c_min[:, None]
         top = rel.max(axis=1)
         logits[huge] = rel - top[:, None]
         log_f[huge] = base + top

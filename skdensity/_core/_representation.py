@@ -31,8 +31,8 @@ class SharedPrecisionMixture:
     prec_chol: np.ndarray  # (d, d)
     center: np.ndarray  # (d,) weighted mean of the means
     white_means: np.ndarray  # (K, d) (mu_k - o_g) U, grouped
-    neg_logit_offset: np.ndarray  # (K,) 0.5 |m_k|^2 - a_k
-    log_norm: float  # sum log diag U - d/2 log 2 pi
+    logit_offset: np.ndarray  # (K,) a_k - 0.5 |m_k|^2
+    log_kernel_norm: float  # sum log diag U - d/2 log 2 pi
     means: np.ndarray  # (K, d) input-space means, grouped order
     log_weights: np.ndarray  # (K,) grouped order
     origins: np.ndarray  # (G, d) input-space frame origin of each group
@@ -64,7 +64,9 @@ class ComponentPrecisionMixture:
     means: np.ndarray  # (K, d)
     prec_chol: np.ndarray  # (K, d, d)
     precisions: np.ndarray  # (K, d, d)
-    log_norm: np.ndarray  # (K,) a_k + sum log diag U_k - d/2 log 2 pi
+    # (K,) log of weight times normalising constant:
+    # a_k + sum log diag U_k - d/2 log 2 pi
+    log_coef: np.ndarray
 
     @property
     def n_components(self):
@@ -110,7 +112,7 @@ def make_mixture(log_weights, means, prec_chol):
         means=means,
         prec_chol=prec_chol,
         precisions=prec_chol @ prec_chol.transpose(0, 2, 1),
-        log_norm=log_weights + log_det - 0.5 * d * LOG_2PI,
+        log_coef=log_weights + log_det - 0.5 * d * LOG_2PI,
     )
 
 
@@ -143,19 +145,19 @@ def shared_mixture(log_weights, means, prec_chol):
         # Cell indices stay floats: data may span more bandwidths than int64.
         cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER))
         _, inverse = np.unique(cells, axis=0, return_inverse=True)
-        order = np.argsort(inverse.ravel(), kind="stable")
+        by_group = np.argsort(inverse.ravel(), kind="stable")
         counts = np.bincount(inverse.ravel())
         starts = np.concatenate([[0], np.cumsum(counts)])
-        log_weights, means = log_weights[order], means[order]
-        global_white = global_white[order]
+        log_weights, means = log_weights[by_group], means[by_group]
+        global_white = global_white[by_group]
         origins = means[starts[:-1]]
         white = (means - np.repeat(origins, counts, axis=0)) @ prec_chol
     return SharedPrecisionMixture(
         prec_chol=prec_chol,
         center=center,
         white_means=white,
-        neg_logit_offset=0.5 * np.einsum("ij,ij->i", white, white) - log_weights,
-        log_norm=float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * LOG_2PI),
+        logit_offset=log_weights - 0.5 * np.einsum("ij,ij->i", white, white),
+        log_kernel_norm=float(np.log(np.diag(prec_chol)).sum() - 0.5 * d * LOG_2PI),
         means=means,
         log_weights=log_weights,
         origins=origins,
@@ -177,7 +179,7 @@ def restrict_components(mixture, idx):
         return replace(
             mixture,
             white_means=mixture.white_means[idx],
-            neg_logit_offset=mixture.neg_logit_offset[idx],
+            logit_offset=mixture.logit_offset[idx],
             means=mixture.means[idx],
             global_white_means=mixture.global_white_means[idx],
             log_weights=mixture.log_weights[idx],

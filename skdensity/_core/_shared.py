@@ -68,9 +68,10 @@ def shared_task(X, mix, order, plan):
     """Log f and its derivatives for a chunk of queries, shared precision.
 
     The kernel terms of a block of ``r`` queries and ``c`` components are
-    ``exp(y . m_k - b_k - s(y))`` with ``b_k = |m_k|^2/2 - a_k`` and a shift
+    ``exp(y . m_k + b_k - s(y))`` with the logit offset
+    ``b_k = a_k - |m_k|^2/2`` and a shift
     ``s(y)``. One matrix product of the augmented rows ``[y, 1, -s]`` with
-    the columns ``[m_k; -b_k; 1]`` writes them (shift included), ``exp`` runs
+    the columns ``[m_k; b_k; 1]`` writes them (shift included), ``exp`` runs
     in place, and one matrix product with the rows ``[1, m_k, triu(m_k
     m_k^T)]`` accumulates the zeroth, first and second moments. The block
     buffer is reused and sized to stay in cache
@@ -93,7 +94,7 @@ def shared_task(X, mix, order, plan):
     np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
     Yaug[:, d] = 1.0
     probe = np.unique(np.linspace(0, K - 1, min(K, N_PROBE)).astype(np.intp))
-    probe_cols = np.vstack([mix.white_means[probe].T, -mix.neg_logit_offset[probe]])
+    probe_cols = np.vstack([mix.white_means[probe].T, mix.logit_offset[probe]])
     for r0 in range(0, m_pad, rb):
         rows = Yaug[r0 : r0 + rb]
         rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
@@ -106,7 +107,7 @@ def shared_task(X, mix, order, plan):
         nc = c1 - c0
         M = mix.white_means[c0:c1]
         cols[:d, :nc] = M.T
-        cols[d, :nc] = -mix.neg_logit_offset[c0:c1]
+        cols[d, :nc] = mix.logit_offset[c0:c1]
         cols[d + 1, :nc] = 1.0
         B = cols[:, :nc]
         A = _moment_matrix(M, order, moments[:, :nc])
@@ -209,13 +210,13 @@ def _grouped_block(Xb, mix, order, cb):
             continue
         Yg = (Xb - mix.origins[g]) @ U
         D = (Oh - mix.origins[g]) @ U
-        offset = -np.einsum("ij,ij->i", Yh, D) - 0.5 * np.einsum("ij,ij->i", D, D)
+        frame_shift = -np.einsum("ij,ij->i", Yh, D) - 0.5 * np.einsum("ij,ij->i", D, D)
         for c0 in range(starts[g], starts[g + 1], cb):
             c1 = min(starts[g + 1], c0 + cb)
             M = mix.white_means[c0:c1]
             E = Yg @ M.T
-            E -= mix.neg_logit_offset[c0:c1]
-            E += offset[:, None]
+            E += mix.logit_offset[c0:c1]
+            E += frame_shift[:, None]
             new = np.maximum(shift, E.max(axis=1))
             rescale = np.exp(shift - new)
             shift = new
@@ -226,7 +227,7 @@ def _grouped_block(Xb, mix, order, cb):
             W *= rescale
             M2 *= rescale[:, None]
             _chan_update(W, mean, M2, S, Yg, order, i_tri, j_tri)
-    log_f = np.log(W) + shift - half_yh2 + mix.log_norm
+    log_f = np.log(W) + shift - half_yh2 + mix.log_kernel_norm
     if order == 0:
         return log_f, None, None
     grad = mean @ U.T
@@ -293,7 +294,7 @@ def _shared_finish(Yaug, acc, mix, order, m):
     log_f = np.log(s0)
     log_f -= Yaug[:, d + 1]
     log_f -= 0.5 * np.einsum("ij,ij->i", Y, Y)
-    log_f += mix.log_norm
+    log_f += mix.log_kernel_norm
     if order == 0:
         return log_f[:m], None, None
     U = mix.prec_chol

@@ -15,7 +15,6 @@ from .._core import (
     fit_context,
     validate_data,
 )
-from .._kde import GaussianKDE
 from ._ascent import _ascend
 from ._find import _METHODS, _summarise, _warn_not_converged, prepare_ascent
 
@@ -171,7 +170,13 @@ class ModeClustering(ClusterMixin, BaseEstimator):
 
     def _fit(self, X):
         X = validate_data(self, X, dtype=np.float64)
-        density = GaussianKDE() if self.density is None else clone(self.density)
+        if self.density is None:
+            # The one place mode finding names an estimator: the default.
+            from .. import GaussianKDE
+
+            density = GaussianKDE()
+        else:
+            density = clone(self.density)
         missing = [
             name
             for name in ("fit", "score_samples", "gradient", "hessian")
