@@ -1,22 +1,28 @@
 """Mode clustering: each point belongs to the mode its ascent of log f reaches."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
 from .._core import (
+    HasMethods,
     Interval,
-    StrOptions,
     check_is_fitted,
     discard_fit_on_error,
     fit_context,
     validate_data,
 )
 from ._ascent import _ascend
-from ._find import _METHODS, _summarise, _warn_not_converged, prepare_ascent
+from ._find import (
+    ASCENT_CONSTRAINTS,
+    DENSITY_METHODS,
+    _summarise,
+    _warn_not_converged,
+    prepare_ascent,
+)
 
 #: An end point belongs to the nearest mode within this many merge_tol: a loose
 #: tol leaves end points short of the mode along its flattest direction.
@@ -121,13 +127,9 @@ class ModeClustering(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "density": "no_validation",
-        "method": [StrOptions(set(_METHODS))],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "merge_tol": [Interval(Real, 0, None, closed="neither"), None],
+        "density": [HasMethods(DENSITY_METHODS), None],
+        **ASCENT_CONSTRAINTS,
         "min_cluster_size": [Interval(Integral, 1, None, closed="left")],
-        "scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
     }
 
     def __init__(

@@ -15,7 +15,13 @@ from scipy.spatial import cKDTree
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 
-from .._core import check_is_fitted
+from .._core import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    check_is_fitted,
+    validate_params,
+)
 from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
 
 #: Tolerance (scale units) to which the modes themselves are refined.
@@ -168,11 +174,16 @@ def _resolve_method(method, ascent, n_features):
     return "mean-shift"
 
 
-def _check_positive(name, value, integer=False):
-    kind = Integral if integer else Real
-    if not isinstance(value, kind) or isinstance(value, bool) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {what}; got {value!r}.")
+#: The parameters find_modes and ModeClustering share, validated by one set
+#: of scikit-learn constraints.
+DENSITY_METHODS = ["score_samples", "gradient", "hessian"]
+ASCENT_CONSTRAINTS = {
+    "method": [StrOptions(set(_METHODS))],
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "merge_tol": [Interval(Real, 0, None, closed="neither"), None],
+    "scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
+}
 
 
 def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=None):
@@ -192,6 +203,15 @@ def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=
     return ascent, X0, _resolve_method(method, ascent, n_features)
 
 
+@validate_params(
+    {
+        "density": [HasMethods(DENSITY_METHODS)],
+        "X0": ["array-like", None],
+        **ASCENT_CONSTRAINTS,
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def find_modes(
     density,
     X0=None,
@@ -318,11 +338,8 @@ def find_modes(
     >>> bool(np.all(result.labels >= 0))
     True
     """
-    _check_positive("tol", tol)
-    _check_positive("max_iter", max_iter, integer=True)
     if merge_tol is None:
         merge_tol = max(1e-2, 10 * tol)
-    _check_positive("merge_tol", merge_tol)
     ascent, X0, method = prepare_ascent(
         density, X0, method=method, scale=scale, random_state=random_state
     )
