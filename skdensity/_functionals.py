@@ -35,14 +35,18 @@ import numpy as np
 
 from ._core import LOG_2PI, working_memory_bytes
 
+#: Target bytes of one block of pair terms: a block is read by a matrix
+#: product, then by a few element-wise passes, and stays in cache for them.
+_CACHE_BLOCK_BYTES = 2**22
 
-def _row_block(n, floats_per_pair):
-    """Rows per block so that one block's pair arrays fit ``working_memory``."""
-    budget = working_memory_bytes()
+
+def _row_block(n, floats_per_pair, budget=None):
+    """Rows per block so that one block's pair arrays fit ``budget`` bytes."""
+    budget = working_memory_bytes() if budget is None else budget
     return int(max(1, min(n, budget // max(1, 8 * n * floats_per_pair))))
 
 
-def pair_differences(X, floats_per_pair=8):
+def pair_differences(X, floats_per_pair=8, budget=None):
     """Yield ``X_i - X_j`` for ``i < j``, in blocks of bounded memory.
 
     Parameters
@@ -50,18 +54,80 @@ def pair_differences(X, floats_per_pair=8):
     X : ndarray of shape (n, d)
     floats_per_pair : int, default=8
         Floats the caller allocates per pair; sizes the blocks.
+    budget : int, default=None
+        Bytes one block may take; None for scikit-learn's ``working_memory``.
 
     Yields
     ------
     diff : ndarray of shape (n_pairs_in_block, d)
     """
     n, d = X.shape
-    step = _row_block(n, d + floats_per_pair)
+    step = _row_block(n, d + floats_per_pair, budget)
     for start in range(0, n - 1, step):
         stop = min(n - 1, start + step)
         rows = np.arange(start, stop)[:, None]
         later = np.arange(start, n)[None, :] > rows
         yield (X[start:stop, None, :] - X[None, start:, :])[later]
+
+
+class PairProducts:
+    r"""Outer products :math:`x x^\top` of the pair differences of a sample.
+
+    For every pair :math:`i < j`, :math:`x = X_i - X_j`; the upper triangle
+    of :math:`x x^\top` is one row of ``d (d + 1) / 2`` numbers, so a
+    quadratic form :math:`x^\top A x` of all pairs is one matrix product.
+    The rows are computed once and kept when they take at most half of
+    scikit-learn's ``working_memory`` (the criteria of the cross-validation
+    selectors read them at every evaluation); otherwise they are recomputed
+    block by block at each pass, in blocks of bounded memory.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    """
+
+    def __init__(self, X):
+        self.n, self.d = X.shape
+        self._X = X
+        self._rows, self._cols = np.triu_indices(self.d)
+        self._double = np.where(self._rows == self._cols, 1.0, 2.0)
+        width = len(self._rows)
+        n_pairs = self.n * (self.n - 1) // 2
+        self._cache = None
+        if 8 * n_pairs * width <= working_memory_bytes() // 2:
+            self._cache = np.concatenate(list(self._generate()))
+
+    def _generate(self):
+        # Products and the callers' per-pair temporaries (about 12 floats).
+        floats = len(self._rows) + 12
+        budget = min(working_memory_bytes(), _CACHE_BLOCK_BYTES)
+        for diff in pair_differences(self._X, floats, budget):
+            yield diff[:, self._rows] * diff[:, self._cols]
+
+    def __iter__(self):
+        """Yield blocks of rows, ndarray of shape (n_pairs_in_block, d (d+1)/2)."""
+        if self._cache is None:
+            yield from self._generate()
+            return
+        step = max(1, _CACHE_BLOCK_BYTES // (8 * (len(self._rows) + 12)))
+        for start in range(0, len(self._cache), step):
+            yield self._cache[start : start + step]
+
+    def coefficients(self, matrices):
+        """Columns ``c`` with ``row @ c = x^T A x``, one per symmetric ``A``.
+
+        Returns
+        -------
+        coef : ndarray of shape (d (d + 1) / 2, n_matrices)
+        """
+        return np.stack([A[self._rows, self._cols] * self._double for A in matrices], 1)
+
+    def unpack(self, upper):
+        """Symmetric matrices from their upper triangles, ``(k, t) -> (t, d, d)``."""
+        out = np.zeros((upper.shape[1], self.d, self.d))
+        out[:, self._rows, self._cols] = upper.T
+        out[:, self._cols, self._rows] = upper.T
+        return out
 
 
 def multi_indices(d, order):
@@ -134,12 +200,45 @@ def psi_isotropic(X, g, order, counts=None):
     return counts, scale * (2 * total + n * at_zero)
 
 
-def laplacian_sum(X, sigma, s, include_diagonal=True):
+def _laplacian_polynomial(s, q, t):
+    r"""The factor :math:`p` of :math:`\Delta^s \phi_\Sigma = \phi_\Sigma\, p`.
+
+    In the quadratic forms :math:`q_k = x^\top P^k x` (``q[k - 1]``) and the
+    traces :math:`t_k = \mathrm{tr}\, P^k` (``t[k - 1]``).
+
+    Returns
+    -------
+    p : ndarray or float
+    dp_dq : dict
+        ``{k: dp/dq_k}`` for the ``k >= 2`` that ``p`` depends on.
+    dp_dt : dict
+        ``{k: dp/dt_k}``.
+    """
+    if s == 0:
+        return 1.0, {}, {}
+    if s == 1:
+        return q[1] - t[0], {2: 1.0}, {1: -1.0}
+    q2, t1 = q[1], t[0]
+    poly = q2 * (q2 - 2 * t1) - 4 * q[2] + t1**2 + 2 * t[1]
+    return poly, {2: 2 * (q2 - t1), 3: -4.0}, {1: 2 * (t1 - q2), 2: 2.0}
+
+
+def laplacian_sum(X, sigma, s, include_diagonal=True, gradient=False):
     r"""Double sum of :math:`\Delta^s \phi_\Sigma(X_i - X_j)`, ks's ``Qr``.
+
+    With :math:`P = \Sigma^{-1}`, :math:`q_k = x^\top P^k x` and
+    :math:`t_k = \mathrm{tr}\, P^k`, the summand is :math:`\phi_\Sigma(x)\,
+    p(q, t)` (:func:`_laplacian_polynomial`). Its derivative in
+    :math:`\Sigma` is a closed form too, from :math:`dP = -P\, d\Sigma\, P`:
+    :math:`d \log\phi_\Sigma = \tfrac12 \mathrm{tr}((P x x^\top P - P)\,
+    d\Sigma)`, :math:`dq_k = -\sum_{a=1}^k x^\top P^a\, d\Sigma\,
+    P^{k+1-a} x`, :math:`dt_k = -k\, \mathrm{tr}(P^{k+1} d\Sigma)`, so the
+    gradient needs only weighted sums of :math:`x x^\top` over the pairs.
 
     Parameters
     ----------
-    X : ndarray of shape (n, d)
+    X : ndarray of shape (n, d) or PairProducts
+        The sample, or its pair products (reused across calls).
     sigma : ndarray of shape (d, d)
         Symmetric positive definite :math:`\Sigma`.
     s : {0, 1, 2}
@@ -147,35 +246,59 @@ def laplacian_sum(X, sigma, s, include_diagonal=True):
     include_diagonal : bool, default=True
         True: :math:`n^{-2} \sum_{i,j}`; False: :math:`(n(n-1))^{-1}
         \sum_{i \ne j}`.
+    gradient : bool, default=False
+        Also return the derivative with respect to :math:`\Sigma`.
 
     Returns
     -------
     value : float
+    grad : ndarray of shape (d, d)
+        Symmetric :math:`G` with :math:`d\,\mathrm{value} =
+        \mathrm{tr}(G\, d\Sigma)`; only when ``gradient=True``.
     """
-    n, d = X.shape
+    pairs = X if isinstance(X, PairProducts) else PairProducts(X)
+    n, d = pairs.n, pairs.d
     prec = np.linalg.inv(sigma)
     prec = (prec + prec.T) / 2
-    trace = np.trace(prec)
-    trace_sq = np.sum(prec * prec)
+    powers = [np.eye(d), prec]
+    for _ in range(s + 1):
+        powers.append(powers[-1] @ prec)
+    traces = [np.trace(powers[k]) for k in range(1, 3)]
+    coef = pairs.coefficients(powers[1 : s + 2])
+    at_zero, dq_zero, dt_zero = _laplacian_polynomial(s, np.zeros(3), traces)
+    # Sums over the pairs i < j: of phi p, of phi dp/dt_k, of (phi p,
+    # phi dp/dq_k) x x^T (as upper triangles).
     total = 0.0
-    for diff in pair_differences(X, floats_per_pair=3 * d):
-        z = diff @ prec
-        weight = np.exp(-0.5 * np.einsum("pd,pd->p", z, diff))
-        if s == 0:
-            total += weight.sum()
+    total_dt = dict.fromkeys(dt_zero, 0.0)
+    moments = 0.0
+    for products in pairs:
+        q = (products @ coef).T
+        weight = np.exp(-0.5 * q[0])
+        poly, dq, dt = _laplacian_polynomial(s, q, traces)
+        total += weight @ poly if s else weight.sum()
+        if not gradient:
             continue
-        zz = np.einsum("pd,pd->p", z, z)
-        if s == 1:
-            total += weight @ (zz - trace)
-        else:
-            zpz = np.einsum("pd,pd->p", z @ prec, z)
-            poly = zz * (zz - 2 * trace) - 4 * zpz + trace**2 + 2 * trace_sq
-            total += weight @ poly
-    at_zero = (1.0, -trace, trace**2 + 2 * trace_sq)[s]
-    log_norm = -0.5 * (d * LOG_2PI + np.linalg.slogdet(sigma)[1])
-    if include_diagonal:
-        return math.exp(log_norm) * (2 * total + n * at_zero) / n**2
-    return math.exp(log_norm) * 2 * total / (n * (n - 1))
+        for k, v in dt.items():
+            total_dt[k] += weight @ v if np.ndim(v) else v * weight.sum()
+        columns = [weight * poly] + [weight * v for v in dq.values()]
+        moments = moments + products.T @ np.stack(columns, 1)
+    sign_det, log_det = np.linalg.slogdet(sigma)
+    norm = math.exp(-0.5 * (d * LOG_2PI + log_det))
+    n_diag = n if include_diagonal else 0
+    denom = n**2 if include_diagonal else n * (n - 1)
+    value = norm * (2 * total + n_diag * at_zero) / denom
+    if not gradient:
+        return value
+    scale = 2 * norm / denom
+    grad = -0.5 * value * prec
+    for k, v in dt_zero.items():
+        grad -= k * powers[k + 1] * (scale * total_dt[k] + n_diag * v * norm / denom)
+    mats = pairs.unpack(moments)
+    grad += 0.5 * scale * prec @ mats[0] @ prec
+    for mat, k in zip(mats[1:], dq_zero, strict=True):
+        for a in range(1, k + 1):
+            grad -= scale * powers[k + 1 - a] @ mat @ powers[a]
+    return value, (grad + grad.T) / 2
 
 
 def normal_derivative_tensor(order, sigma):

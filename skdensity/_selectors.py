@@ -31,6 +31,7 @@ from sklearn.utils import check_array
 from ._bandwidth import _rule_covariance, normalize_weights
 from ._core import check_sample_weight
 from ._functionals import (
+    PairProducts,
     full_tensor,
     laplacian_sum,
     multi_indices,
@@ -202,50 +203,104 @@ def _psi_plugin(Xs, r):
 # --------------------------------------------------------------------------
 
 
-def _variance_term(H, n, r):
+def _variance_term(H, n, r, gradient=False):
+    r""":math:`n^{-1} |H|^{-1/2} \nu_r(H^{-1}) 2^{-d-r} \pi^{-d/2}`, and its
+    derivative in :math:`H` when ``gradient`` (with :math:`A = H^{-1}`,
+    :math:`d \nu_1 = -\mathrm{tr}(A^2 dH)`, :math:`d \nu_2 =
+    -\mathrm{tr}((2\, \mathrm{tr}(A) A^2 + 4 A^3) dH)`)."""
     d = len(H)
-    nu = quadratic_form_moment(r, np.linalg.inv(H)) if r else 1.0
-    return (
-        nu * 2.0 ** (-d - r) * math.pi ** (-d / 2) / (n * math.sqrt(np.linalg.det(H)))
-    )
+    A = np.linalg.inv(H)
+    nu = quadratic_form_moment(r, A) if r else 1.0
+    const = 2.0 ** (-d - r) * math.pi ** (-d / 2) / (n * math.sqrt(np.linalg.det(H)))
+    if not gradient:
+        return const * nu
+    A2 = A @ A
+    dnu = (np.zeros((d, d)), -A2, -2 * np.trace(A) * A2 - 4 * A2 @ A)[r]
+    return const * nu, const * (dnu - 0.5 * nu * A)
 
 
-def plugin_criterion(H, psi4, n, r):
-    r"""Plug-in AMISE estimate (ks's ``Hpi`` criterion).
+def plugin_criterion(H, psi4, n, r, gradient=False):
+    r"""Plug-in AMISE estimate (ks's ``Hpi`` criterion), and its gradient in H.
 
     ``psi4`` is :math:`\hat\psi_{2r+4}` traced ``r`` times with the identity.
     """
-    bias = (-1) ** r / 4 * np.einsum("ijkl,ij,kl->", psi4, H, H)
-    return _variance_term(H, n, r) + bias
+    half_grad = (-1) ** r / 2 * np.einsum("ijkl,kl->ij", psi4, H)
+    bias = 0.5 * np.sum(half_grad * H)
+    if not gradient:
+        return _variance_term(H, n, r) + bias
+    variance, dvariance = _variance_term(H, n, r, gradient=True)
+    return variance + bias, dvariance + half_grad
 
 
-def scv_criterion(H, X, G, r):
-    """Smoothed cross-validation estimate of the MISE (ks's ``scv.mat``)."""
-    terms = [laplacian_sum(X, S, r) for S in (2 * H + 2 * G, H + 2 * G, 2 * G)]
-    bias = max(0.0, (-1) ** r * (terms[0] - 2 * terms[1] + terms[2]))
-    return _variance_term(H, len(X), r) + bias
+def scv_criterion(H, X, G, r, gradient=False):
+    """Smoothed cross-validation estimate of the MISE (ks's ``scv.mat``).
+
+    ``X`` is the data or their :class:`PairProducts`; with ``gradient``, the
+    derivative in H is returned too.
+    """
+    pairs = X if isinstance(X, PairProducts) else PairProducts(X)
+    sign = (-1) ** r
+    if not gradient:
+        terms = [laplacian_sum(pairs, S, r) for S in (2 * H + 2 * G, H + 2 * G, 2 * G)]
+        bias = max(0.0, sign * (terms[0] - 2 * terms[1] + terms[2]))
+        return _variance_term(H, pairs.n, r) + bias
+    return _scv_with_gradient(H, pairs, G, r, laplacian_sum(pairs, 2 * G, r))
 
 
-def lscv_criterion(H, X):
-    """Unbiased (least-squares) cross-validation criterion (ks's ``lscv.mat``)."""
-    return laplacian_sum(X, 2 * H, 0) - 2 * laplacian_sum(
-        X, H, 0, include_diagonal=False
-    )
+def _scv_with_gradient(H, pairs, G, r, pilot_term):
+    """SCV and its gradient, the term of ``2 G`` alone (free of H) given."""
+    sign = (-1) ** r
+    v2, g2 = laplacian_sum(pairs, 2 * H + 2 * G, r, gradient=True)
+    v1, g1 = laplacian_sum(pairs, H + 2 * G, r, gradient=True)
+    variance, dvariance = _variance_term(H, pairs.n, r, gradient=True)
+    bias = sign * (v2 - 2 * v1 + pilot_term)
+    if bias <= 0:
+        return variance, dvariance
+    return variance + bias, dvariance + sign * (2 * g2 - 2 * g1)
+
+
+def lscv_criterion(H, X, gradient=False):
+    """Unbiased (least-squares) cross-validation criterion (ks's ``lscv.mat``).
+
+    ``X`` is the data or their :class:`PairProducts`; with ``gradient``, the
+    derivative in H is returned too.
+    """
+    pairs = X if isinstance(X, PairProducts) else PairProducts(X)
+    if not gradient:
+        return laplacian_sum(pairs, 2 * H, 0) - 2 * laplacian_sum(
+            pairs, H, 0, include_diagonal=False
+        )
+    v2, g2 = laplacian_sum(pairs, 2 * H, 0, gradient=True)
+    v1, g1 = laplacian_sum(pairs, H, 0, include_diagonal=False, gradient=True)
+    return v2 - 2 * v1, 2 * g2 - 2 * g1
 
 
 # --------------------------------------------------------------------------
 # Optimisation
 # --------------------------------------------------------------------------
 
+#: Relative decrease of the criterion below which the search stops: R's
+#: ``optim`` default ``reltol`` (sqrt of the machine epsilon), which ks uses.
+_RELTOL = float(np.sqrt(np.finfo(float).eps))
+
 
 def _minimise(criterion, H_start, diagonal):
-    """Minimise over the Cholesky factor (log diagonal) of H, from ``H_start``."""
+    r"""Minimise over the Cholesky factor (log diagonal) of H, from ``H_start``.
+
+    ``criterion(H)`` returns the value and its (symmetric) gradient in H.
+    The gradient is carried to the parameters by the chain rule: with
+    :math:`H = L L^\top`, :math:`\partial/\partial L = 2 G L` (lower
+    triangle), times :math:`L_{ii}` on the log diagonal.
+    """
     d = len(H_start)
     if diagonal:
         theta0 = 0.5 * np.log(np.diag(H_start))
 
         def to_matrix(theta):
             return np.diag(np.exp(2 * theta))
+
+        def chain(theta, grad):
+            return 2 * np.diag(grad) * np.exp(2 * theta)
 
     else:
         rows, cols = np.tril_indices(d)
@@ -254,17 +309,33 @@ def _minimise(criterion, H_start, diagonal):
         theta0 = L0[rows, cols].copy()
         theta0[on_diag] = np.log(theta0[on_diag])
 
-        def to_matrix(theta):
+        def factor(theta):
             L = np.zeros((d, d))
             L[rows, cols] = np.where(on_diag, np.exp(theta), theta)
+            return L
+
+        def to_matrix(theta):
+            L = factor(theta)
             return L @ L.T
 
-    scale = abs(criterion(H_start)) or 1.0
+        def chain(theta, grad):
+            L = factor(theta)
+            dL = (2 * grad @ L)[rows, cols]
+            return np.where(on_diag, dL * L[rows, cols], dL)
+
+    scale = abs(criterion(H_start)[0]) or 1.0
 
     def objective(theta):
-        return criterion(to_matrix(theta)) / scale
+        value, grad = criterion(to_matrix(theta))
+        return value / scale, chain(theta, grad) / scale
 
-    result = optimize.minimize(objective, theta0, method="BFGS", options={"gtol": 1e-9})
+    result = optimize.minimize(
+        objective,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"ftol": _RELTOL, "gtol": 1e-8},
+    )
     return to_matrix(result.x)
 
 
@@ -363,7 +434,11 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False):
         psi4 = trace_pairs(psi, r)
         if diagonal and d == 2 and r == 0:
             return _samse_diagonal_2d(psi4, n)
-        return _minimise(lambda H: plugin_criterion(H, psi4, n, r), H_start, diagonal)
+        return _minimise(
+            lambda H: plugin_criterion(H, psi4, n, r, gradient=True),
+            H_start,
+            diagonal,
+        )
 
     return _transformed(select, X, diagonal, r)
 
@@ -453,7 +528,13 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
         else:
             g = _dscalar_pilot(Xs, r, scv=True)
         G = g**2 * np.eye(d)
-        return _minimise(lambda H: scv_criterion(H, Xs, G, r), H_start, diagonal)
+        pairs = PairProducts(Xs)
+        pilot_term = laplacian_sum(pairs, 2 * G, r)
+        return _minimise(
+            lambda H: _scv_with_gradient(H, pairs, G, r, pilot_term),
+            H_start,
+            diagonal,
+        )
 
     return _transformed(select, X, diagonal, r)
 
@@ -464,7 +545,9 @@ def _scv_samse_pilot(Xs):
     Xss, root = _pre_transform(Xs, diagonal=False)
     psi4 = _psi_tensor(Xss, _samse_pilot(Xss, 4), 4)
     H_amise = _minimise(
-        lambda H: plugin_criterion(H, psi4, n, 0), _normal_scale(Xss, 0), False
+        lambda H: plugin_criterion(H, psi4, n, 0, gradient=True),
+        _normal_scale(Xss, 0),
+        False,
     )
     H_amise = root @ H_amise @ root
     psi6 = _psi_tensor(Xs, _samse_pilot(Xs, 6), 6)
@@ -551,7 +634,8 @@ def lscv_bandwidth(X, *, diagonal=False):
             UserWarning,
             stacklevel=2,
         )
-    H = _minimise(lambda H: lscv_criterion(H, X), H_start, diagonal)
+    pairs = PairProducts(X)
+    H = _minimise(lambda H: lscv_criterion(H, pairs, gradient=True), H_start, diagonal)
     return (H + H.T) / 2
 
 

@@ -19,8 +19,14 @@ from skdensity._functionals import (
     normal_derivative_tensor,
     psi_isotropic,
     quadratic_form_moment,
+    trace_pairs,
 )
-from skdensity._selectors import _pre_transform, lscv_criterion
+from skdensity._selectors import (
+    _pre_transform,
+    lscv_criterion,
+    plugin_criterion,
+    scv_criterion,
+)
 from skdensity.bandwidth import (
     lscv_bandwidth,
     normal_scale_bandwidth,
@@ -125,6 +131,19 @@ def _mp_gaussian(sigma):
     return pdf
 
 
+def _mp_gaussian_exact(sigma):
+    """Gaussian density with covariance given by mpmath numbers (differentiable)."""
+    sigma = mpmath.matrix(sigma)
+    prec = sigma**-1
+    norm = 1 / mpmath.sqrt((2 * mpmath.pi) ** sigma.rows * mpmath.det(sigma))
+
+    def pdf(*x):
+        v = mpmath.matrix(list(x))
+        return norm * mpmath.exp(-(v.T * prec * v)[0] / 2)
+
+    return pdf
+
+
 def _direct_laplacian(X, sigma, s, include_diagonal=True):
     pdf = _mp_gaussian(sigma)
     orders = {0: [((0, 0), 1)], 1: [((2, 0), 1), ((0, 2), 1)]}
@@ -151,6 +170,77 @@ def test_laplacian_sum_matches_mpmath_derivatives(s, include_diagonal):
     with config_context(working_memory=1e-4):  # many small row blocks
         got = laplacian_sum(X, sigma, s, include_diagonal)
     assert_allclose(got, expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize("s", [0, 1, 2])
+@pytest.mark.parametrize("working_memory", [1e-4, 1024])  # blocked, cached
+def test_laplacian_sum_gradient_matches_mpmath(s, working_memory):
+    X = _small(n=5)
+    a, b, c = 0.5, 0.2, 0.3
+    mpmath.mp.dps = 30
+
+    def direct(a, b, c):
+        pdf = _mp_gaussian_exact([[a, b], [b, c]])
+        orders = {0: [((0, 0), 1)], 1: [((2, 0), 1), ((0, 2), 1)]}
+        orders[2] = [((4, 0), 1), ((2, 2), 2), ((0, 4), 1)]
+        return (
+            sum(
+                coef * mpmath.diff(pdf, [mpmath.mpf(v) for v in xi - xj], order)
+                for xi in X
+                for xj in X
+                for order, coef in orders[s]
+            )
+            / len(X) ** 2
+        )
+
+    with config_context(working_memory=working_memory):
+        _, grad = laplacian_sum(X, np.array([[a, b], [b, c]]), s, gradient=True)
+    # d value = tr(G d sigma): b sits in both off-diagonal entries.
+    expected = [
+        mpmath.diff(lambda t: direct(t, b, c), a),
+        mpmath.diff(lambda t: direct(a, t, c), b) / 2,
+        mpmath.diff(lambda t: direct(a, b, t), c),
+    ]
+    got = [grad[0, 0], grad[0, 1], grad[1, 1]]
+    assert_allclose(got, [float(e) for e in expected], rtol=1e-10)
+    assert_allclose(grad, grad.T, rtol=0, atol=0)
+
+
+def _richardson_gradient(f, H, h=1e-3):
+    """Central differences in each entry of symmetric H, Richardson-extrapolated
+    twice (error O(h^6)); off-diagonal entries move in both places."""
+    d = len(H)
+    grad = np.zeros((d, d))
+    for i in range(d):
+        for j in range(i, d):
+            E = np.zeros((d, d))
+            E[i, j] = E[j, i] = 1.0
+
+            def central(step, E=E):
+                return (f(H + step * E) - f(H - step * E)) / (2 * step)
+
+            d1, d2, d3 = central(h), central(h / 2), central(h / 4)
+            r1, r2 = (4 * d2 - d1) / 3, (4 * d3 - d2) / 3
+            grad[i, j] = grad[j, i] = (16 * r2 - r1) / 15 / (1 if i == j else 2)
+    return grad
+
+
+@pytest.mark.parametrize("r", [0, 1, 2])
+def test_criteria_gradients_match_richardson_differences(r):
+    X = _small(n=40)
+    H = np.array([[0.3, 0.1], [0.1, 0.2]])
+    G = 0.4 * np.eye(2)
+    psi4 = trace_pairs(normal_derivative_tensor(2 * r + 4, np.eye(2)), r)
+    criteria = {
+        "scv": lambda H, **kw: scv_criterion(H, X, G, r, **kw),
+        "plugin": lambda H, **kw: plugin_criterion(H, psi4, len(X), r, **kw),
+        "lscv": lambda H, **kw: lscv_criterion(H, X, **kw),
+    }
+    for name, criterion in criteria.items():
+        value, grad = criterion(H, gradient=True)
+        assert value == criterion(H), name
+        expected = _richardson_gradient(criterion, H)
+        assert_allclose(grad, expected, rtol=1e-7, atol=1e-9 * abs(value), err_msg=name)
 
 
 def test_psi_isotropic_matches_mpmath_derivatives():
