@@ -10,6 +10,7 @@ computed in the log domain so that they stay meaningful where f underflows.
 
 import numpy as np
 import pytest
+from _data import clusters_with_tail
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn import config_context
@@ -59,21 +60,6 @@ def whitened_errors(kde, approx, exact):
     return (e0, e1, e2), log_errors, log_bounds, g
 
 
-def _data(n, d, seed):
-    rng = np.random.default_rng(seed)
-    # Two clusters of different spread and a sparse tail: dense and empty
-    # regions, and a full (non-diagonal) bandwidth matrix under Scott's rule.
-    A = rng.normal(size=(d, d)) / np.sqrt(d) + np.eye(d)
-    X = np.vstack(
-        [
-            rng.normal(size=(n // 2, d)) @ A,
-            rng.normal(size=(n - n // 2 - n // 20, d)) * 0.3 + 3,
-            rng.standard_t(2, size=(n // 20, d)) * 2,
-        ]
-    )
-    return X, rng.uniform(0.1, 2.0, size=n)
-
-
 def _queries(kde, X, rng):
     """Near (data points jittered), moderately far (a few to 30 bandwidths
     outside the data) and very far (1e6 bandwidths) queries."""
@@ -104,7 +90,7 @@ CASES = [
 def test_within_stated_tolerance(algorithm, d, weighted):
     rng = np.random.default_rng(d)
     n = {1: 3000, 2: 3000, 3: 2000, 5: 1500}[d]
-    X, w = _data(n, d, seed=d)
+    X, w = clusters_with_tail(n, d, seed=d)
     w = w if weighted else None
     rtol = 1e-3
     kde = GaussianKDE(algorithm=algorithm, rtol=rtol).fit(X, sample_weight=w)
@@ -151,7 +137,7 @@ def test_within_stated_tolerance(algorithm, d, weighted):
 @pytest.mark.parametrize("rtol", [1e-2, 1e-6])
 @pytest.mark.parametrize("algorithm", ["tree", "binned"])
 def test_tolerance_is_honoured_when_tight_or_loose(algorithm, rtol):
-    X, w = _data(3000, 2, seed=7)
+    X, w = clusters_with_tail(3000, 2, seed=7)
     kde = GaussianKDE(algorithm=algorithm, rtol=rtol).fit(X, sample_weight=w)
     Q = _queries(kde, X, np.random.default_rng(1))
     exact = naive_log_derivatives(kde.X_fit_, kde.weights_, kde.covariance_, Q)
@@ -164,7 +150,7 @@ def test_tolerance_is_honoured_when_tight_or_loose(algorithm, rtol):
 def test_binned_path_serves_the_dense_queries():
     # The tolerance test above would pass by falling back everywhere: check
     # that near the data the grid itself is trusted and used.
-    X, _ = _data(3000, 2, seed=3)
+    X, _ = clusters_with_tail(3000, 2, seed=3)
     kde = GaussianKDE(algorithm="binned", rtol=1e-4).fit(X)
     binned = kde._approximation.binned
     near = X[:500] + 0.01
@@ -175,7 +161,7 @@ def test_binned_path_serves_the_dense_queries():
 
 def test_tree_path_skips_kernels():
     # Near dense data, the first-pass radius leaves most kernels out.
-    X, _ = _data(20000, 2, seed=4)
+    X, _ = clusters_with_tail(20000, 2, seed=4)
     kde = GaussianKDE(algorithm="tree").fit(X)
     tree = kde._approximation.tree
     r0 = float(tree.radius(tree.log_s0, order=2))
@@ -185,7 +171,7 @@ def test_tree_path_skips_kernels():
 
 @pytest.mark.parametrize("algorithm", ["tree", "binned"])
 def test_results_do_not_depend_on_chunking_or_jobs(algorithm):
-    X, w = _data(3000, 2, seed=5)
+    X, w = clusters_with_tail(3000, 2, seed=5)
     Q = _queries(GaussianKDE().fit(X), X, np.random.default_rng(2))
     kde = GaussianKDE(algorithm=algorithm).fit(X, sample_weight=w)
     reference = kde.hessian(Q, log=True)
@@ -199,7 +185,7 @@ def test_results_do_not_depend_on_chunking_or_jobs(algorithm):
 
 
 def test_default_and_small_auto_are_exact():
-    X, w = _data(500, 2, seed=6)
+    X, w = clusters_with_tail(500, 2, seed=6)
     Q = X[:50] + 0.1
     default = GaussianKDE().fit(X, sample_weight=w)
     assert default.get_params()["algorithm"] == "exact"
@@ -272,7 +258,7 @@ def test_tail_bound_and_radius(order):
 def test_pickle_and_prediction_does_not_mutate(algorithm):
     import pickle
 
-    X, w = _data(2000, 2, seed=9)
+    X, w = clusters_with_tail(2000, 2, seed=9)
     kde = GaussianKDE(algorithm=algorithm).fit(X, sample_weight=w)
     Q = X[:100] + 0.05
     before = pickle.dumps(kde)
@@ -283,7 +269,7 @@ def test_pickle_and_prediction_does_not_mutate(algorithm):
 
 
 def test_float32_queries_and_refit_to_exact():
-    X, _ = _data(2000, 2, seed=10)
+    X, _ = clusters_with_tail(2000, 2, seed=10)
     kde = GaussianKDE(algorithm="binned").fit(X)
     Q = X[:20] + 0.1
     assert_allclose(

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _data import offset_correlated
 from _exact import (
     components_from_covariances,
     log_weights_from_weights,
@@ -23,13 +24,6 @@ from skdensity import GaussianKDE
 from skdensity.datasets import load_faithful
 
 
-def _data(n, d, seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(d, d)) / np.sqrt(d) + np.eye(d)
-    X = rng.normal(size=(n, d)) @ A + rng.normal(scale=5, size=d)
-    return X, rng
-
-
 def _queries(X, m, rng):
     # Query points spread over and somewhat beyond the data.
     idx = rng.integers(X.shape[0], size=m)
@@ -45,7 +39,7 @@ def _queries(X, m, rng):
 @pytest.mark.parametrize("rule", ["scott", "silverman"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_matches_scipy_gaussian_kde(d, rule, weighted):
-    X, rng = _data(150, d)
+    X, rng = offset_correlated(150, d)
     w = rng.uniform(0.1, 3.0, size=150) if weighted else None
     Q = _queries(X, 40, rng)
     kde = GaussianKDE(bandwidth=rule).fit(X, sample_weight=w)
@@ -59,7 +53,7 @@ def test_matches_scipy_gaussian_kde(d, rule, weighted):
 @pytest.mark.parametrize("d", [1, 2, 5])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_matches_sklearn_kernel_density(d, weighted):
-    X, rng = _data(200, d)
+    X, rng = offset_correlated(200, d)
     w = rng.uniform(0.1, 3.0, size=200) if weighted else None
     Q = _queries(X, 30, rng)
     h = 0.8
@@ -72,7 +66,7 @@ def test_matches_sklearn_kernel_density(d, weighted):
 
 @pytest.mark.parametrize("form", ["per_feature", "matrix"])
 def test_equals_explicit_mixture_of_multivariate_normals(form):
-    X, rng = _data(30, 3)
+    X, rng = offset_correlated(30, 3)
     if form == "per_feature":
         bandwidth = np.array([0.3, 0.7, 1.2])
         H = np.diag(bandwidth**2)
@@ -113,7 +107,7 @@ def _exact_kde(X, H, Q, sample_weight=None):
 @pytest.mark.parametrize("d", [1, 2, 5])
 @pytest.mark.parametrize("bandwidth", ["scott", 0.9, "per_feature", "matrix"])
 def test_derivatives_match_exact_reference(d, bandwidth):
-    X, rng = _data(50, d)
+    X, rng = offset_correlated(50, d)
     w = None
     if bandwidth == "per_feature":
         bandwidth = rng.uniform(0.3, 1.5, size=d)
@@ -141,7 +135,7 @@ def test_derivatives_match_exact_reference(d, bandwidth):
 
 @pytest.mark.parametrize("log", [True, False])
 def test_gradient_and_hessian_in_one_evaluation(log):
-    X, rng = _data(50, 3)
+    X, rng = offset_correlated(50, 3)
     kde = GaussianKDE(bandwidth="scott").fit(X)
     L = np.linalg.cholesky(kde.covariance_)
     Q = X[rng.integers(50, size=6)] + rng.normal(size=(6, 3)) @ L.T
@@ -223,7 +217,7 @@ def test_derivative_identities(faithful_kde):
 
 @pytest.mark.parametrize("bandwidth", [0.7, np.array([0.5, 1.5])])
 def test_weight_two_equals_duplicated_row(bandwidth):
-    X, rng = _data(40, 2)
+    X, rng = offset_correlated(40, 2)
     Q = _queries(X, 20, rng)
     w = np.ones(40)
     w[5] = 2.0
@@ -233,7 +227,7 @@ def test_weight_two_equals_duplicated_row(bandwidth):
 
 
 def test_weight_invariances():
-    X, rng = _data(50, 2)
+    X, rng = offset_correlated(50, 2)
     Q = _queries(X, 10, rng)
     w = rng.uniform(0.5, 2, size=50)
     base = GaussianKDE().fit(X, sample_weight=w)
@@ -245,7 +239,7 @@ def test_weight_invariances():
 
 
 def test_permutation_invariance():
-    X, rng = _data(60, 3)
+    X, rng = offset_correlated(60, 3)
     Q = _queries(X, 15, rng)
     perm = rng.permutation(60)
     a = GaussianKDE().fit(X)
@@ -261,7 +255,7 @@ def test_permutation_invariance():
 def test_results_do_not_depend_on_chunking():
     # With working_memory=1 (MiB), 4000 kernels are split into component
     # blocks (online log-sum-exp) and the 500 queries into row chunks.
-    X, rng = _data(4000, 3)
+    X, rng = offset_correlated(4000, 3)
     Q = _queries(X, 500, rng)
     kde = GaussianKDE(bandwidth=0.4).fit(X)
     full = [kde.score_samples(Q), kde.gradient(Q, log=True), kde.hessian(Q)]
@@ -312,7 +306,7 @@ def test_log_derivatives_finite_and_correct_far_away(distance):
     # Far away in direction u the component whose centre maximises u . x_i
     # (in whitened coordinates) carries all the responsibility, so
     # grad log f = P (x_i* - x) and Hess log f = -P exactly in double precision.
-    X, rng = _data(100, 2)
+    X, rng = offset_correlated(100, 2)
     B = rng.normal(size=(2, 2))
     H = B @ B.T + 0.3 * np.eye(2)
     kde = GaussianKDE(bandwidth=H).fit(X)
@@ -341,7 +335,7 @@ def test_log_derivatives_finite_and_correct_far_away(distance):
 
 
 def test_sample_moments_and_reproducibility():
-    X, rng = _data(50, 2)
+    X, rng = offset_correlated(50, 2)
     w = rng.uniform(0, 1, size=50)
     kde = GaussianKDE(bandwidth="silverman").fit(X, sample_weight=w)
     S = kde.sample(200_000, random_state=0)

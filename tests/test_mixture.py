@@ -1,12 +1,15 @@
 """GaussianMixtureGrad and BayesianGaussianMixtureGrad against sklearn, scipy,
 GaussianKDE and extrapolated differences."""
 
+import inspect
 import pickle
+import re
 import warnings
 from functools import cache
 
 import numpy as np
 import pytest
+from _data import three_elongated_clusters
 from _exact import components_of_sklearn_mixture, mixture_derivatives
 from _oracles import assert_close_scaled, assert_on_scale
 from numpy.testing import assert_allclose, assert_array_equal
@@ -22,20 +25,10 @@ COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
 
 
-def _data(n, d, seed=0):
-    # Three elongated, offset clusters of different sizes.
-    rng = np.random.default_rng(seed)
-    parts = []
-    for k, size in enumerate([n // 2, n // 3, n - n // 2 - n // 3]):
-        A = rng.normal(size=(d, d)) / np.sqrt(d) + (0.5 + 0.5 * k) * np.eye(d)
-        parts.append(rng.normal(size=(size, d)) @ A + rng.normal(scale=4, size=d))
-    return np.vstack(parts) + 10.0, rng
-
-
 @cache
 def _fitted(kind, covariance_type, d, prior_type=None):
     """A fitted estimator (shared by tests: never mutate it) and its data."""
-    X, _ = _data(240, d)
+    X, _ = three_elongated_clusters(240, d)
     if kind == "gmm":
         est = GaussianMixtureGrad(
             n_components=3, covariance_type=covariance_type, random_state=0
@@ -191,7 +184,7 @@ def test_one_component_closed_form():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_fits_exactly_what_gaussian_mixture_fits(covariance_type):
-    X, _ = _data(240, 3)
+    X, _ = three_elongated_clusters(240, 3)
     params = dict(n_components=3, covariance_type=covariance_type, random_state=4)
     ours = GaussianMixtureGrad(**params).fit(X)
     ref = GaussianMixture(**params).fit(X)
@@ -212,7 +205,7 @@ def test_fits_exactly_what_gaussian_mixture_fits(covariance_type):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("prior_type", PRIOR_TYPES)
 def test_fits_exactly_what_bayesian_gaussian_mixture_fits(covariance_type, prior_type):
-    X, _ = _data(240, 2)
+    X, _ = three_elongated_clusters(240, 2)
     params = dict(
         n_components=4,
         covariance_type=covariance_type,
@@ -285,7 +278,7 @@ def _kde_as_mixture(X, H, covariance_type):
     [("tied", "matrix"), ("full", "matrix"), ("diag", "diag"), ("spherical", "iso")],
 )
 def test_hand_built_mixture_equals_gaussian_kde(covariance_type, form):
-    X, rng = _data(60, 3)
+    X, rng = three_elongated_clusters(60, 3)
     if form == "matrix":
         B = rng.normal(size=(3, 3))
         H = B @ B.T + 0.5 * np.eye(3)
@@ -356,7 +349,7 @@ def test_sample_reproducible_with_random_state():
 
 @pytest.mark.parametrize("estimator_seed", [0, None])
 def test_sample_without_random_state_is_the_parents(estimator_seed):
-    X, _ = _data(200, 2)
+    X, _ = three_elongated_clusters(200, 2)
     params = dict(n_components=3, random_state=0)
     ours = GaussianMixtureGrad(**params).fit(X).set_params(random_state=estimator_seed)
     ref = GaussianMixture(**params).fit(X).set_params(random_state=estimator_seed)
@@ -443,7 +436,7 @@ def test_bad_sample_random_state():
 
 @pytest.mark.parametrize("cls", [GaussianMixtureGrad, BayesianGaussianMixtureGrad])
 def test_failed_fit_leaves_no_fitted_state(cls):
-    X, _ = _data(60, 2)
+    X, _ = three_elongated_clusters(60, 2)
     est = cls(n_components=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -478,3 +471,15 @@ def test_pickle_round_trip_and_clone(kind, covariance_type, prior_type):
     fresh = clone(est)
     assert fresh.get_params() == est.get_params()
     assert not hasattr(fresh, "means_")
+
+
+@pytest.mark.parametrize("cls", [GaussianMixtureGrad, BayesianGaussianMixtureGrad])
+def test_parameter_documentation_matches_get_params(cls):
+    # The mixtures' parameter lists are written by hand after scikit-learn's:
+    # every parameter documented, in the constructor's order, nothing else.
+    doc = cls.__doc__
+    section = doc[doc.index("Parameters\n    ----------") :]
+    section = section[: section.index("Attributes\n    ----------")]
+    documented = re.findall(r"^    (\w+) : ", section, flags=re.MULTILINE)
+    assert documented == list(inspect.signature(cls).parameters)
+    assert set(documented) == set(cls().get_params())
