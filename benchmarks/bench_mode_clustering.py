@@ -14,7 +14,12 @@ merges two. For each n this times, in one process on the same data,
 
 reporting wall time, the ratio to ``MeanShift()``, the largest number of
 iterations, the number of clusters and the adjusted Rand index against the
-true blobs. Then, from every point of each of the two KDEs, ``find_modes``
+true blobs. Then the bandwidth comparison (issue 13): ``ModeClustering``
+with Scott's rule and with the plug-in bandwidth for the gradient
+(``GaussianKDE("plugin", deriv_order=1)``, R ks's ``kms`` default), each
+with ``min_cluster_size`` 1 (skdensity's default) and 1% of n (ks's
+default); the selection time is given apart (the plug-in's double sums are
+O(n^2)). Then, from every point of each of the two KDEs, ``find_modes``
 with ``"mean-shift"`` and ``"newton"`` at ``tol`` 1e-3 and 1e-8 of the
 bandwidth: time, mean and largest iterations per start.
 
@@ -89,6 +94,51 @@ def clustering_rows(X, y, repeat, with_default):
             }
         )
     return rows
+
+
+BANDWIDTHS = {
+    "Scott": {"bandwidth": "scott"},
+    "plug-in, deriv_order=1": {"bandwidth": "plugin", "deriv_order": 1},
+}
+
+
+def bandwidth_rows(X, y):
+    """ModeClustering with each bandwidth and two minimum cluster sizes."""
+    rows = []
+    for name, params in BANDWIDTHS.items():
+        select_seconds, kde = timed(lambda p=params: GaussianKDE(**p).fit(X), 1)
+        for min_size in (1, round(0.01 * len(X))):
+            estimator = ModeClustering(
+                GaussianKDE(kde.covariance_), min_cluster_size=min_size
+            )
+            seconds, fitted = timed(lambda e=estimator: e.fit(X), 1)
+            rows.append(
+                {
+                    "bandwidth": name,
+                    "select": select_seconds,
+                    "min_size": min_size,
+                    "seconds": seconds,
+                    "clusters": len(fitted.cluster_centers_),
+                    "ari": adjusted_rand_score(y, fitted.labels_),
+                }
+            )
+    return rows
+
+
+def format_bandwidths(n, rows):
+    lines = [
+        f"n = {n}, ModeClustering by bandwidth",
+        "",
+        "| bandwidth | selection (s) | min_cluster_size | clustering (s) | "
+        "clusters | ARI |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['bandwidth']} | {r['select']:.2f} | {r['min_size']} "
+            f"| {r['seconds']:.2f} | {r['clusters']} | {r['ari']:.3f} |"
+        )
+    return lines
 
 
 def ascent_rows(X, repeat):
@@ -195,7 +245,14 @@ def main():
             warnings.simplefilter("ignore")
             clustering = clustering_rows(X, y, args.repeat, with_default)
             ascent = ascent_rows(X, args.repeat)
-        block = format_clustering(n, clustering) + [""] + format_ascent(n, ascent)
+            by_bandwidth = bandwidth_rows(X, y)
+        block = (
+            format_clustering(n, clustering)
+            + [""]
+            + format_ascent(n, ascent)
+            + [""]
+            + format_bandwidths(n, by_bandwidth)
+        )
         print("\n".join(block) + "\n", flush=True)
         lines += block + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

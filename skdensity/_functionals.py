@@ -40,14 +40,12 @@ from ._core import LOG_2PI, working_memory_bytes
 _CACHE_BLOCK_BYTES = 2**22
 
 
-def _row_block(n, floats_per_pair, budget=None):
-    """Rows per block so that one block's pair arrays fit ``budget`` bytes."""
-    budget = working_memory_bytes() if budget is None else budget
-    return int(max(1, min(n, budget // max(1, 8 * n * floats_per_pair))))
-
-
 def pair_differences(X, floats_per_pair=8, budget=None):
     """Yield ``X_i - X_j`` for ``i < j``, in blocks of bounded memory.
+
+    The pairs are cut into squares of rows against later rows, so that a
+    block is one broadcast subtraction (only the squares on the diagonal
+    keep their upper triangle).
 
     Parameters
     ----------
@@ -62,12 +60,14 @@ def pair_differences(X, floats_per_pair=8, budget=None):
     diff : ndarray of shape (n_pairs_in_block, d)
     """
     n, d = X.shape
-    step = _row_block(n, d + floats_per_pair, budget)
-    for start in range(0, n - 1, step):
-        stop = min(n - 1, start + step)
-        rows = np.arange(start, stop)[:, None]
-        later = np.arange(start, n)[None, :] > rows
-        yield (X[start:stop, None, :] - X[None, start:, :])[later]
+    budget = working_memory_bytes() if budget is None else budget
+    step = max(1, math.isqrt(budget // (8 * (d + floats_per_pair))))
+    for start in range(0, n, step):
+        rows = X[start : start + step]
+        first, second = np.triu_indices(len(rows), 1)
+        yield rows[first] - rows[second]
+        for later in range(start + step, n, step):
+            yield (rows[:, None, :] - X[None, later : later + step, :]).reshape(-1, d)
 
 
 class PairProducts:
@@ -185,7 +185,9 @@ def psi_isotropic(X, g, order, counts=None):
     if counts is None:
         counts = multi_indices(d, order)
     total = np.zeros(len(counts))
-    for diff in pair_differences(X / g, floats_per_pair=(order + 2) * d):
+    budget = min(working_memory_bytes(), _CACHE_BLOCK_BYTES)
+    floats = (order + 2) * d
+    for diff in pair_differences(X / g, floats_per_pair=floats, budget=budget):
         weight = np.exp(-0.5 * np.einsum("pd,pd->p", diff, diff))
         herm = _hermite(diff, order)
         for k, alpha in enumerate(counts):
