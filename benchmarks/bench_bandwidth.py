@@ -1,5 +1,7 @@
 """Time the bandwidth selectors against R ks (exact, binned = FALSE), 2-D.
 
+``plugin-binned`` is compared with ks's ``Hpi(binned = TRUE)``.
+
 Usage: python benchmarks/bench_bandwidth.py [n ...] [--selectors plugin scv lscv]
                                              [--ks plugin scv lscv]
 
@@ -12,6 +14,7 @@ the relative Frobenius difference of the two matrices is printed too.
 """
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -23,9 +26,15 @@ import numpy as np
 
 from skdensity.bandwidth import lscv_bandwidth, plugin_bandwidth, scv_bandwidth
 
-OURS = {"plugin": plugin_bandwidth, "scv": scv_bandwidth, "lscv": lscv_bandwidth}
+OURS = {
+    "plugin": plugin_bandwidth,
+    "plugin-binned": functools.partial(plugin_bandwidth, binned=True),
+    "scv": scv_bandwidth,
+    "lscv": lscv_bandwidth,
+}
 R_CALL = {
     "plugin": "Hpi(x, binned = FALSE)",
+    "plugin-binned": "Hpi(x, binned = TRUE)",
     "scv": "Hscv(x, binned = FALSE)",
     "lscv": "Hlscv(x, binned = FALSE)",
 }

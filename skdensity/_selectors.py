@@ -31,6 +31,7 @@ from sklearn.utils import check_array
 from ._bandwidth import _rule_covariance, normalize_weights
 from ._core import check_sample_weight
 from ._functionals import (
+    BINNED_GRIDSIZE,
     PairProducts,
     full_tensor,
     laplacian_sum,
@@ -38,6 +39,7 @@ from ._functionals import (
     normal_derivative_tensor,
     odd_factorial,
     psi_isotropic,
+    psi_isotropic_binned,
     quadratic_form_moment,
     trace_pairs,
 )
@@ -135,12 +137,13 @@ def _samse_pilot(Xs, order, psi_next=None):
     return _samse_g(n, d, order, K, np.array(psi))
 
 
-def _psi_tensor(Xs, g, order):
-    counts, values = psi_isotropic(Xs, g, order)
+def _psi_tensor(Xs, g, order, binned=False):
+    psi = psi_isotropic_binned if binned else psi_isotropic
+    counts, values = psi(Xs, g, order)
     return full_tensor(counts, values, Xs.shape[1])
 
 
-def _dscalar_pilot(Xs, r, scv):
+def _dscalar_pilot(Xs, r, scv, binned=False):
     """Two-stage scalar pilot for ``psi_{2r+4}`` (ks's ``gdscalar``).
 
     Chacon & Duong (2011), bias-annihilating scalar pilot for derivatives.
@@ -167,7 +170,8 @@ def _dscalar_pilot(Xs, r, scv):
     # eta_{2r+6}: the (r+3)-th Laplacian power, from the even entries.
     s = r + 3
     beta = multi_indices(d, s)
-    _, psi = psi_isotropic(Xs, g2r6, 2 * s, counts=2 * beta)
+    psi_sum = psi_isotropic_binned if binned else psi_isotropic
+    _, psi = psi_sum(Xs, g2r6, 2 * s, counts=2 * beta)
     multinomial = [
         math.factorial(s) / math.prod(math.factorial(b) for b in bb) for bb in beta
     ]
@@ -188,14 +192,15 @@ def _dscalar_pilot(Xs, r, scv):
     )
 
 
-def _psi_plugin(Xs, r):
+def _psi_plugin(Xs, r, binned=False):
     """Estimated ``psi_{2r+4}`` (full tensor) with ks's default two-stage pilot."""
     d = Xs.shape[1]
     if d == 2 and r == 0:
         g6 = _samse_pilot(Xs, 6)
-        g4 = _samse_pilot(Xs, 4, psi_next=_psi_tensor(Xs, g6, 6))
-        return _psi_tensor(Xs, g4, 4)
-    return _psi_tensor(Xs, _dscalar_pilot(Xs, r, scv=False), 2 * r + 4)
+        g4 = _samse_pilot(Xs, 4, psi_next=_psi_tensor(Xs, g6, 6, binned))
+        return _psi_tensor(Xs, g4, 4, binned)
+    g = _dscalar_pilot(Xs, r, scv=False, binned=binned)
+    return _psi_tensor(Xs, g, 2 * r + 4, binned)
 
 
 # --------------------------------------------------------------------------
@@ -351,7 +356,7 @@ def _transformed(select, X, diagonal, r):
 # --------------------------------------------------------------------------
 
 
-def plugin_bandwidth(X, *, deriv_order=0, diagonal=False):
+def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     r"""Plug-in bandwidth matrix for the density or its derivatives (ks::Hpi).
 
     Minimises the AMISE of the ``deriv_order``-th derivative estimate with
@@ -379,6 +384,13 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False):
         Derivative order ``r`` the bandwidth targets (0: the density).
     diagonal : bool, default=False
         Restrict :math:`H` to diagonal matrices (ks::Hpi.diag).
+    binned : bool, default=False
+        Estimate the functionals from linear bin counts on a grid (ks's
+        ``binned = TRUE`` and its grid sizes: 401, 151, 51, 21 points per
+        axis for 1 to 4 features): :math:`O(n)` instead of :math:`O(n^2)`,
+        for large samples. The functionals then differ from the exact sums
+        by about 0.1% (1-D), 1% (2-D), 5% (3-D) of their size, the
+        matrix by less. Up to 4 features.
 
     Returns
     -------
@@ -389,7 +401,7 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False):
     ------
     ValueError
         Bad ``deriv_order``; data with NaN/inf, too few samples, constant or
-        collinear features.
+        collinear features; ``binned`` with more than 4 features.
 
     See Also
     --------
@@ -428,9 +440,14 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False):
     r = _check_deriv_order(deriv_order)
     X, _ = _validated(X, r, "normal_scale")
     n, d = X.shape
+    if binned and d > max(BINNED_GRIDSIZE):
+        raise ValueError(
+            f"binned=True bins at most {max(BINNED_GRIDSIZE)} features (a grid "
+            f"per axis); X has {d}. Use binned=False (exact double sums)."
+        )
 
     def select(Xs, H_start):
-        psi = _psi_plugin(Xs, r)
+        psi = _psi_plugin(Xs, r, binned)
         psi4 = trace_pairs(psi, r)
         if diagonal and d == 2 and r == 0:
             return _samse_diagonal_2d(psi4, n)

@@ -16,8 +16,10 @@ from sklearn import config_context
 
 from skdensity._functionals import (
     laplacian_sum,
+    linear_binning,
     normal_derivative_tensor,
     psi_isotropic,
+    psi_isotropic_binned,
     quadratic_form_moment,
     trace_pairs,
 )
@@ -290,6 +292,61 @@ def test_lscv_criterion_matches_scipy_double_sum():
     off = stats.multivariate_normal(np.zeros(2), H).pdf(diff).reshape(20, 20)
     loo = (off.sum() - np.trace(off)) / (20 * 19)
     assert_allclose(lscv_criterion(H, X), pair - 2 * loo, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Binned functionals
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_linear_binning_keeps_mass_and_mean(d):
+    X = np.random.default_rng(d).standard_t(4, size=(500, d))
+    counts, delta = linear_binning(X, 21)
+    axes = [X.min(axis=0)[a] + delta[a] * np.arange(21) for a in range(d)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+    assert_allclose(counts.sum(), 500, rtol=1e-13)
+    # Linear binning moves each point's mass to its cell's corners without
+    # moving its centre of mass.
+    assert_allclose(np.tensordot(counts, grid, axes=d), X.sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "d, pilots, rtol",
+    [(1, [(0.3, 4), (0.5, 6)], 2e-3), (2, [(0.3, 4), (0.5, 6)], 3e-2)]
+    + [(3, [(0.5, 4), (0.7, 6)], 6e-2)],
+)
+def test_binned_psi_close_to_exact_sums(d, pilots, rtol):
+    # Exact sums are checked against mpmath above. The binning error grows
+    # like (grid step / pilot)^2; on these pre-sphered data with ks's grids
+    # (steps 0.02, 0.05, 0.12) it measured 9e-4 (1-D), 1.4e-2 (2-D), 2.8e-2
+    # (3-D) of the largest entry.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3, size=(3, d))
+    X = centres[rng.integers(3, size=1500)] + rng.normal(size=(1500, d))
+    Xs, _ = _pre_transform(X, diagonal=False)
+    for g, order in pilots:
+        _, exact = psi_isotropic(Xs, g, order)
+        _, binned = psi_isotropic_binned(Xs, g, order)
+        assert_allclose(binned, exact, rtol=0, atol=rtol * np.abs(exact).max())
+
+
+@pytest.mark.parametrize(
+    "data, rtol",
+    [("faithful", 1e-2), ("faithful_eruptions", 1e-3), ("correlated3d", 5e-2)],
+)
+@pytest.mark.parametrize("r", [0, 1, 2])
+def test_binned_plugin_close_to_exact(data, rtol, r):
+    X = _load(data)
+    exact = plugin_bandwidth(X, deriv_order=r)
+    binned = plugin_bandwidth(X, deriv_order=r, binned=True)
+    assert np.linalg.norm(binned - exact) / np.linalg.norm(exact) < rtol
+
+
+def test_binned_needs_at_most_four_features():
+    X = np.random.default_rng(0).normal(size=(50, 5))
+    with pytest.raises(ValueError, match="at most 4 features"):
+        plugin_bandwidth(X, binned=True)
 
 
 # ---------------------------------------------------------------------------
