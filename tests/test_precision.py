@@ -162,3 +162,29 @@ def test_mixture_log_derivatives_finite_very_far(covariance_type, distance):
     # On the density scale everything underflows to exactly zero.
     g, H = gm.gradient_and_hessian(x[None])
     assert np.all(g == 0) and np.all(H == 0)
+
+
+def test_group_bounds_from_exact_offsets():
+    # Data 1e10 bandwidths wide: the groups a query needs are chosen from
+    # exact input-space offsets (global-frame distances round by ~1e4 here),
+    # and a far group rescaled away leaves no trace in the mean.
+    kde = GaussianKDE(1.0).fit([[0.0], [1.0], [1e10], [1e10 + 1]])
+    q = [[1e10 + 0.5]]
+    expected = np.log(0.5) - 0.5 * LOG_2PI - 0.125
+    assert abs(kde.score_samples(q)[0] - expected) <= 1e-12
+    assert abs(kde.gradient(q, log=True)[0, 0]) <= 1e-12
+    assert abs(kde.hessian(q, log=True)[0, 0, 0] + 0.75) <= 1e-12
+    # Two kernels one bandwidth apart, far from a third: closed form.
+    weights = np.exp(-(np.array([2.5, 0.5]) ** 2) / 8)
+    expected_grad = (weights / weights.sum()) @ np.array([-2.5, -0.5]) / 4
+    for extent in (1e9, 1e12, 1e15):
+        kde = GaussianKDE(2.0).fit([[0.0], [extent], [extent + 2]])
+        grad = kde.gradient([[extent + 2.5]], log=True)[0, 0]
+        assert abs(grad - expected_grad) <= 1e-12 * abs(expected_grad)
+
+
+@pytest.mark.parametrize("algorithm", ["exact", "tree", "binned"])
+def test_data_beyond_the_float_range_of_squared_distances(algorithm):
+    # Centres 1e155 bandwidths apart: squared distances overflow float64.
+    with pytest.raises(ValueError, match="bandwidths from their centre"):
+        GaussianKDE(1.0, algorithm=algorithm).fit([[0.0], [1.0], [1e155]])

@@ -65,6 +65,7 @@ from .._core import (
     gen_batches,
     log_density_derivatives,
     restrict_components,
+    working_memory_bytes,
 )
 
 #: Queries farther than this from the centre (whitened units) skip the tree.
@@ -185,9 +186,12 @@ class TreeEvaluator:
             )
             exact[retry[~ok2 | exact2]] = True
         exact_rows = np.sort(np.concatenate([np.flatnonzero(~near), rows[exact]]))
-        if exact_rows.size:
-            results = self._exact(X[exact_rows], order, n_jobs)
-            self._store(outputs, exact_rows, results)
+        # In chunks: one call over all of them would hold a second set of
+        # outputs (m x d x d for Hessians) beyond working_memory.
+        step = max(1, working_memory_bytes() // (16 * (1 + d + d * d)))
+        for s in range(0, exact_rows.size, step):
+            rows = exact_rows[s : s + step]
+            self._store(outputs, rows, self._exact(X[rows], order, n_jobs))
         return outputs
 
     def _exact(self, X, order, n_jobs=None):

@@ -122,6 +122,10 @@ def make_mixture(log_weights, means, prec_chol):
 #: ``eps (|y| + |m|)^2``: about 1e-13 here, below the 1e-12 promised for log f.
 COMPACT_RADIUS = 32.0
 
+#: Widest span of the kernel centres, in bandwidths around their centre:
+#: beyond it, squared distances between them overflow float64.
+MAX_SPAN = 1e150
+
 #: Diameter, in bandwidths, of the spatial groups of wider data: each group
 #: is evaluated in a frame centred on one of its components.
 GROUP_DIAMETER = 16.0
@@ -134,7 +138,15 @@ def shared_mixture(log_weights, means, prec_chol):
     # scale of the data spread in bandwidths, whatever the data's offset.
     center = np.exp(log_weights - logsumexp(log_weights)) @ means
     white = global_white = (means - center) @ prec_chol
-    radius = np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0))
+    with np.errstate(over="ignore"):
+        radius = np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0))
+    if not radius <= MAX_SPAN:
+        span = np.abs(white).max()  # finite where the squares overflowed
+        raise ValueError(
+            f"The kernel centres lie up to {span:.3g} bandwidths from their "
+            f"centre; squared distances overflow float64 beyond {MAX_SPAN:.0e}. "
+            "Use a larger bandwidth, or split or rescale the data."
+        )
     if radius <= COMPACT_RADIUS:
         origins = center[None, :]
         starts = np.array([0, means.shape[0]])

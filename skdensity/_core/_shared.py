@@ -153,8 +153,10 @@ def grouped_task(X, mix, order, plan):
     """
     m, d = X.shape
     m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
-    Xp = np.zeros((m_pad, d))
+    # Padding rows repeat the last query: they then need no other group.
+    Xp = np.empty((m_pad, d))
     Xp[:m] = X
+    Xp[m:] = X[-1] if m else 0.0
     out = empty_outputs(m_pad, d, order)
     for r0 in range(0, m_pad, plan.row_block):
         rows = slice(r0, min(m_pad, r0 + plan.row_block))
@@ -183,12 +185,11 @@ def _grouped_block(Xb, mix, order, cb):
     U = mix.prec_chol
     q = n_moments(d, order)
     n_tri = d * (d + 1) // 2
-    # Approximate global-frame distances: enough to choose each query's
-    # reference group and to bound which groups can matter.
-    Yc = (Xb - mix.center) @ U
-    ow = mix.origins_white
-    dist2 = np.einsum("ij,ij->i", Yc, Yc)[:, None] - 2 * Yc @ ow.T
-    dist2 += np.einsum("ij,ij->i", ow, ow)
+    # Squared distances from each query to each group's origin, from exact
+    # input-space offsets: they choose each query's reference group and
+    # bound which groups can matter, so they must not round like the
+    # global frame would (eps times the squared extent of the data).
+    dist2 = _group_distances(Xb, mix)
     ref = np.argmin(dist2, axis=1)
     Oh = mix.origins[ref]
     Yh = (Xb - Oh) @ U
@@ -238,6 +239,25 @@ def _grouped_block(Xb, mix, order, cb):
     return log_f, grad, _hessians(cov, U)
 
 
+def _group_distances(Xb, mix):
+    """``|(x - o_g) U|^2`` for every query and group, (n, G), in chunks of
+    groups so that the (n, chunk, d) offsets stay small."""
+    n, d = Xb.shape
+    G = mix.n_groups
+    out = np.empty((n, G))
+    step = max(1, _OFFSET_FLOATS // max(1, n * d))
+    with np.errstate(over="ignore"):  # beyond float range: +inf, never near
+        for g0 in range(0, G, step):
+            diff = Xb[:, None, :] - mix.origins[None, g0 : g0 + step, :]
+            white = diff @ mix.prec_chol
+            out[:, g0 : g0 + step] = np.einsum("ngd,ngd->ng", white, white)
+    return out
+
+
+#: Floats of one chunk of query-to-group offsets.
+_OFFSET_FLOATS = 2**18
+
+
 def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
     """Join the moments ``S = [S0, S1, triu S2]`` of a block (in a frame where
     the queries sit at ``Y``) into the running weight ``W``, mean offset from
@@ -253,14 +273,22 @@ def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
         return
     d = Y.shape[1]
     block_mean = S[:, 1 : d + 1] / S0[:, None]
-    delta = block_mean - Y - mean[has]
-    mean[has] += delta * (S0 / W_new)[:, None]
+    block_offset = block_mean - Y
+    delta = block_offset - mean[has]
+    # The weighted mean of the two, not mean + delta * share: where the old
+    # weight has underflowed to 0 (a far group rescaled away), its mean,
+    # however large, must vanish without cancelling against the new one.
+    mean[has] = (W_old[:, None] * mean[has] + S0[:, None] * block_offset) / W_new[
+        :, None
+    ]
     if order == 1:
         return
     block_m2 = S[:, d + 1 :] - S0[:, None] * (
         block_mean[:, i_tri] * block_mean[:, j_tri]
     )
-    block_m2 += (delta[:, i_tri] * delta[:, j_tri]) * (W_old * S0 / W_new)[:, None]
+    # sqrt of the weight on each factor: 0 x (large), never 0 x inf.
+    delta *= np.sqrt(W_old * S0 / W_new)[:, None]
+    block_m2 += delta[:, i_tri] * delta[:, j_tri]
     M2[has] += block_m2
 
 
