@@ -239,13 +239,15 @@ def _rule_factor(rule, n_eff, n_features, deriv_order):
     return BANDWIDTH_RULES[rule](n_eff, n_features)
 
 
-def _rule_covariance(rule, X, weights, names, deriv_order=0):
+def _rule_covariance(rule, X, weights, names, deriv_order=0, label=None):
+    # The name the user gave (a selector starts from the normal-scale rule).
+    label = rule if label is None else label
     n_features = X.shape[1]
     keep = weights > 0
     n_points = int(np.count_nonzero(keep))
     if n_points <= n_features:
         raise ValueError(
-            f"bandwidth={rule!r} estimates the {n_features} x {n_features} data "
+            f"bandwidth={label!r} estimates the {n_features} x {n_features} data "
             f"covariance, which needs more samples with positive weight than "
             f"features; got {n_points} sample{'s' if n_points != 1 else ''} for "
             f"{n_features} feature{'s' if n_features != 1 else ''}. {_FIXES}"
@@ -258,7 +260,7 @@ def _rule_covariance(rule, X, weights, names, deriv_order=0):
             f"sample_weight puts all but {rest:.2g} of the total weight on sample "
             f"{heaviest} (of those with positive weight): the effective sample "
             f"size is n_eff = 1 + {2 * rest:.2g}, one sample to float64 "
-            f"precision, from which bandwidth={rule!r} cannot estimate a "
+            f"precision, from which bandwidth={label!r} cannot estimate a "
             f"covariance. Give the other samples a larger share of the weight. "
             f"{_FIXES}"
         )
@@ -288,7 +290,7 @@ def _rule_covariance(rule, X, weights, names, deriv_order=0):
             f"Feature(s) {_feature_names(constant, names)} are constant: among "
             f"the samples with positive weight they vary by at most "
             f"{_CONSTANT_ROUNDINGS:g} units of rounding of their values, so the "
-            f"data covariance is singular and bandwidth={rule!r} cannot be "
+            f"data covariance is singular and bandwidth={label!r} cannot be "
             f"applied. Drop the constant feature(s). {_FIXES}"
         )
     scaled_cov = _scaled_covariance(Z, weights) / denominator
@@ -302,12 +304,12 @@ def _rule_covariance(rule, X, weights, names, deriv_order=0):
             f"{_feature_names(involved, names)} are collinear, a linear "
             f"combination of them is constant to float64 precision "
             f"({_rank_detail(smallest, tol)}). Fewer distinct samples than "
-            f"features also cause this. bandwidth={rule!r} cannot be applied; "
+            f"features also cause this. bandwidth={label!r} cannot be applied; "
             f"drop redundant features. {_FIXES}"
         )
     factor = _rule_factor(rule, n_eff, n_features, deriv_order)
     sigma = factor * scale * root
-    _check_sigma(sigma, names, f"bandwidth={rule!r} on these data")
+    _check_sigma(sigma, names, f"bandwidth={label!r} on these data")
     return (*_factorize(unit_cov * np.outer(sigma, sigma)), factor, n_eff)
 
 

@@ -57,7 +57,8 @@ def _check_deriv_order(deriv_order, highest=MAX_DERIV_ORDER):
 
 
 def _validated(X, deriv_order, name):
-    """Checked float64 data and their normal-scale matrix (validates the data).
+    """Checked float64 data and their normal-scale matrix (validates the data;
+    errors name the selector ``name``).
 
     The normal-scale matrix goes through the rule bandwidths' checks: enough
     samples, no constant or collinear features, a representable kernel.
@@ -65,7 +66,7 @@ def _validated(X, deriv_order, name):
     X = check_array(X, dtype=np.float64, ensure_min_samples=2)
     n = len(X)
     weights = np.full(n, 1.0 / n)
-    H = _rule_covariance(name, X, weights, None, deriv_order)[0]
+    H = _rule_covariance("normal_scale", X, weights, None, deriv_order, name)[0]
     return X, H
 
 
@@ -438,7 +439,7 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     (2, 2)
     """
     r = _check_deriv_order(deriv_order)
-    X, _ = _validated(X, r, "normal_scale")
+    X, _ = _validated(X, r, "plugin")
     n, d = X.shape
     if binned and d > max(BINNED_GRIDSIZE):
         raise ValueError(
@@ -536,7 +537,7 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
     (2, 2)
     """
     r = _check_deriv_order(deriv_order)
-    X, _ = _validated(X, r, "normal_scale")
+    X, _ = _validated(X, r, "scv")
     n, d = X.shape
 
     def select(Xs, H_start):
@@ -642,7 +643,7 @@ def lscv_bandwidth(X, *, diagonal=False):
     >>> lscv_bandwidth(X).shape
     (2, 2)
     """
-    X, H_start = _validated(X, 0, "normal_scale")
+    X, H_start = _validated(X, 0, "lscv")
     if len(np.unique(X, axis=0)) < len(X):
         warnings.warn(
             "X contains duplicated rows: least-squares cross-validation is not "

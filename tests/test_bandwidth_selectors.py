@@ -443,3 +443,14 @@ def test_kde_selector_errors():
     kde = GaussianKDE("scott", deriv_order=2).fit(X)
     assert kde.bandwidth_method_ == "scott"
     assert GaussianKDE(0.5).fit(X).bandwidth_method_ == "explicit"
+
+
+@pytest.mark.parametrize("method", ["plugin", "scv", "lscv"])
+def test_errors_name_the_selector_given(method):
+    # The selectors start from the normal-scale matrix, whose checks raise:
+    # the message names the bandwidth the user asked for.
+    from skdensity import GaussianKDE
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=f"bandwidth='{method}'"):
+        GaussianKDE(method).fit(rng.normal(size=(5, 60)))
