@@ -38,6 +38,7 @@ class SharedPrecisionMixture:
     origins: np.ndarray  # (G, d) input-space frame origin of each group
     origins_white: np.ndarray  # (G, d) (o_g - c) U, to find the nearest group
     global_white_means: np.ndarray  # (K, d) (mu_k - c) U, grouped order
+    group_radius: np.ndarray  # (G,) largest |m_k| of each group (its own frame)
     group_starts: np.ndarray  # (G + 1,)
 
     @property
@@ -175,6 +176,11 @@ def shared_mixture(log_weights, means, prec_chol):
         origins=origins,
         origins_white=(origins - center) @ prec_chol,
         global_white_means=global_white,
+        group_radius=np.sqrt(
+            np.maximum.reduceat(np.einsum("ij,ij->i", white, white), starts[:-1])
+        )
+        if len(white)
+        else np.zeros(len(starts) - 1),
         group_starts=starts,
     )
 
@@ -188,12 +194,16 @@ def restrict_components(mixture, idx):
     a grouped one is rebuilt from the subset, which is usually compact.
     """
     if mixture.n_groups == 1:
+        white = mixture.white_means[idx]
         return replace(
             mixture,
-            white_means=mixture.white_means[idx],
+            white_means=white,
             logit_offset=mixture.logit_offset[idx],
             means=mixture.means[idx],
             global_white_means=mixture.global_white_means[idx],
+            group_radius=np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0))[
+                None
+            ],
             log_weights=mixture.log_weights[idx],
             group_starts=np.array([0, len(idx)]),
         )

@@ -158,8 +158,10 @@ def grouped_task(X, mix, order, plan):
     Xp[:m] = X
     Xp[m:] = X[-1] if m else 0.0
     out = empty_outputs(m_pad, d, order)
-    for r0 in range(0, m_pad, plan.row_block):
-        rows = slice(r0, min(m_pad, r0 + plan.row_block))
+    # Small blocks of (spatially sorted) rows: each meets few groups.
+    step = min(plan.row_block, _GROUPED_ROWS)
+    for r0 in range(0, m_pad, step):
+        rows = slice(r0, min(m_pad, r0 + step))
         store_rows(out, rows, _grouped_block(Xp[rows], mix, order, plan.col_block))
     return tuple(None if v is None else v[:m] for v in out)
 
@@ -175,6 +177,9 @@ def spatial_order(X, mixture):
     cells = np.nan_to_num(cells, nan=0.0, posinf=np.finfo(float).max)
     return np.lexsort(cells.T[::-1])
 
+
+#: Rows of a block on the grouped path (a multiple of ROW_ALIGN).
+_GROUPED_ROWS = 64
 
 #: Terms below exp(_NEGLIGIBLE) times the running sum cannot change it.
 _NEGLIGIBLE = -92.0
@@ -193,10 +198,19 @@ def _grouped_block(Xb, mix, order, cb):
     ref = np.argmin(dist2, axis=1)
     Oh = mix.origins[ref]
     Yh = (Xb - Oh) @ U
-    lower = np.sqrt(np.maximum(dist2, 0.0)) - (GROUP_DIAMETER + 1.0)
-    lower = 0.5 * np.maximum(lower, 0.0) ** 2
+    dist = np.sqrt(dist2)
+    # Members lie within group_radius of their origin (exact offsets).
+    reach = mix.group_radius * (1 + 1e-12)
+    lower = 0.5 * np.maximum(dist - reach, 0.0) ** 2
     starts = mix.group_starts
     max_logw = np.maximum.reduceat(mix.log_weights, starts[:-1])
+    # Groups that can matter at all: their largest possible term is within
+    # _NEGLIGIBLE of the smallest term some group surely holds. Only these
+    # are visited.
+    min_logw = np.minimum.reduceat(mix.log_weights, starts[:-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        surely = (min_logw - 0.5 * (dist + reach) ** 2).max(axis=1)
+        needed = np.any(max_logw - lower >= surely[:, None] + _NEGLIGIBLE, axis=0)
     half_yh2 = 0.5 * np.einsum("ij,ij->i", Yh, Yh)
     shift = np.full(n, -np.inf)
     W = np.zeros(n)
@@ -204,7 +218,8 @@ def _grouped_block(Xb, mix, order, cb):
     M2 = np.zeros((n, n_tri))
     i_tri, j_tri = np.triu_indices(d)
     moments = np.empty((moment_rows(q), cb))
-    for g in np.argsort(lower.min(axis=0), kind="stable"):
+    candidates = np.flatnonzero(needed)
+    for g in candidates[np.argsort(lower.min(axis=0)[candidates], kind="stable")]:
         # Largest possible log-term of the group, relative to -|y_h|^2 / 2.
         bound = max_logw[g] - lower[:, g] + half_yh2
         if np.all(bound < shift + _NEGLIGIBLE):
