@@ -370,6 +370,31 @@ def _explicit_covariance(bandwidth, n_features, names):
 SELECTOR_NAMES = ("normal_scale", "plugin", "scv", "lscv")
 
 
+def covariance_from_lengths(value, n_features, name):
+    """A covariance matrix from lengths given as the explicit bandwidth forms.
+
+    ``value`` is a float ``h`` (``h^2 I``), ``n_features`` per-feature
+    lengths (``diag(h_j^2)``) or a symmetric positive definite
+    ``(n_features, n_features)`` matrix, checked exactly as an explicit
+    ``bandwidth`` is (range, symmetry, numerical rank). Used for every
+    parameter that takes a length scale in these forms, such as the
+    ``scale`` of :func:`~skdensity.find_modes`.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, when ``value`` is none of the three forms.
+    """
+    try:
+        return _explicit_covariance(value, n_features, None)[0]
+    except ValueError as error:
+        raise ValueError(
+            f"{name} must be a positive float (a length), {n_features} positive "
+            f"per-feature lengths, or a ({n_features}, {n_features}) symmetric "
+            f"positive definite covariance, in the units of X: {error}"
+        ) from None
+
+
 class KernelCovariance(NamedTuple):
     """A kernel covariance with its factors, as :func:`kernel_covariance` gives it."""
 

@@ -68,7 +68,13 @@ non-uniform FFTs (Greengard and Lee, SIAM Review 46, 2004).
 import numpy as np
 from scipy.signal import fftconvolve
 
-from .._core import LOG_2PI, empty_outputs, single_threaded_blas, working_memory_bytes
+from .._core import (
+    LOG_2PI,
+    empty_outputs,
+    single_threaded_blas,
+    store_rows,
+    working_memory_bytes,
+)
 
 #: Largest grid (nodes) the binned path builds: 2**23 float64 = 64 MiB.
 MAX_GRID_NODES = 2**23
@@ -375,9 +381,7 @@ class BinnedEvaluator:
         rest = np.flatnonzero(~trusted)
         if rest.size:
             values = self.fallback.evaluate(X[rest], order, n_jobs)
-            for out, value in zip((log_f, grad, hess), values, strict=True):
-                if out is not None:
-                    out[rest] = value
+            store_rows((log_f, grad, hess), rest, values)
         return log_f, grad, hess
 
     def _interpolate(self, Y, order):

@@ -65,6 +65,7 @@ from .._core import (
     gen_batches,
     log_density_derivatives,
     restrict_components,
+    store_rows,
     working_memory_bytes,
 )
 
@@ -191,7 +192,7 @@ class TreeEvaluator:
         step = max(1, working_memory_bytes() // (16 * (1 + d + d * d)))
         for s in range(0, exact_rows.size, step):
             rows = exact_rows[s : s + step]
-            self._store(outputs, rows, self._exact(X[rows], order, n_jobs))
+            store_rows(outputs, rows, self._exact(X[rows], order, n_jobs))
         return outputs
 
     def _exact(self, X, order, n_jobs=None):
@@ -215,14 +216,9 @@ class TreeEvaluator:
             log_s[members] = lf
             ok[members] = accept
             if res is not None:
-                self._store(outputs, rows[members[accept]], res, accept)
+                kept = tuple(None if r is None else r[accept] for r in res)
+                store_rows(outputs, rows[members[accept]], kept)
         return ok, log_s, exact
-
-    @staticmethod
-    def _store(outputs, where, results, mask=None):
-        for out, res in zip(outputs, results, strict=True):
-            if out is not None:
-                out[where] = res if mask is None else res[mask]
 
     def _blocks(self, X, radii):
         """Group rows by (radius, cell of side a); returns a list of

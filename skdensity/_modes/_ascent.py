@@ -20,6 +20,7 @@ The steps and their safeguards are described in :func:`skdensity.find_modes`.
 import numpy as np
 from scipy import linalg
 
+from .._bandwidth import covariance_from_lengths
 from .._core import gen_batches, working_memory_bytes
 
 #: Newton steps longer than this (in scale units) are replaced by the
@@ -155,22 +156,7 @@ def _scale_covariance(density, scale, X0):
     """The scale covariance S: given, or from the density (module docstring)."""
     d = X0.shape[1]
     if scale is not None:
-        S = np.asarray(scale, dtype=np.float64)
-        if S.ndim == 0:
-            S = np.full(d, float(S))
-        if S.ndim == 1 and S.shape == (d,) and np.all(S > 0) and np.all(np.isfinite(S)):
-            return np.diag(S**2)
-        if S.shape == (d, d) and np.allclose(S, S.T) and np.all(np.isfinite(S)):
-            try:
-                linalg.cholesky(S, lower=True)
-                return S
-            except linalg.LinAlgError:
-                pass
-        raise ValueError(
-            f"scale must be a positive float (a length), {d} positive per-feature "
-            f"lengths, or a ({d}, {d}) symmetric positive definite covariance; "
-            f"got an array of shape {S.shape} that is none of these."
-        )
+        return covariance_from_lengths(scale, d, "scale")
     if _has_hook(density):
         return np.asarray(density.scale_covariance(), dtype=np.float64)
     # Median over the starts of the largest curvature of log f.
