@@ -124,7 +124,7 @@ class GaussianMixtureDerivativesMixin:
         X : array-like of shape (n_queries, n_features)
             Current points.
         log_gradient : ndarray of shape (n_queries, n_features), default=None
-            :math:`\\nabla \\log f` at ``X`` when the caller has it: the
+            :math:`\nabla \log f` at ``X`` when the caller has it: the
             mean shift is then one product, with no evaluation.
 
         Returns
@@ -136,6 +136,13 @@ class GaussianMixtureDerivativesMixin:
         ----------
         M. A. Carreira-Perpinan, "Gaussian mean-shift is an EM algorithm",
         IEEE TPAMI 29(5), 2007.
+
+        Examples
+        --------
+        >>> from skdensity import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth=1.0).fit([[0.0], [2.0]])
+        >>> kde.fixed_point_step([[0.5]])  # to the responsibility-weighted mean
+        array([[0.03788284]])
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -162,6 +169,13 @@ class GaussianMixtureDerivativesMixin:
         Returns
         -------
         scale : ndarray of shape (n_features, n_features)
+
+        Examples
+        --------
+        >>> from skdensity import GaussianKDE
+        >>> GaussianKDE(bandwidth=0.5).fit([[0.0, 1.0], [2.0, 0.0]]).scale_covariance()
+        array([[0.25, 0.  ],
+               [0.  , 0.25]])
         """
         check_is_fitted(self)
         mixture = self._get_mixture()
