@@ -320,6 +320,12 @@ def _scaled_covariance(Z, weights):
 
 
 def _explicit_covariance(bandwidth, n_features, names):
+    if np.asarray(bandwidth).dtype == bool:
+        raise ValueError(
+            f"bandwidth={bandwidth!r} is boolean; pass a positive float (a kernel "
+            "standard deviation in the units of the features), per-feature "
+            "bandwidths, a (d, d) covariance matrix or a rule name."
+        )
     h = np.asarray(bandwidth, dtype=np.float64)
     source = f"bandwidth={bandwidth!r}" if h.ndim == 0 else "The bandwidth"
     if h.ndim == 0 or (h.ndim == 1 and h.size == n_features):

@@ -165,3 +165,10 @@ def test_interrupted_refit_leaves_no_fitted_state(kind, monkeypatch):
     assert fitted == []
     with pytest.raises(NotFittedError):
         check_is_fitted(estimator)
+
+
+@pytest.mark.parametrize("bandwidth", [True, [True, False]])
+def test_boolean_bandwidth_is_refused(bandwidth):
+    # bool is an int in Python: without this check True would be h = 1.
+    with pytest.raises(ValueError, match="is boolean"):
+        GaussianKDE(bandwidth).fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
