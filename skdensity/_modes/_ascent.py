@@ -26,15 +26,22 @@ from .._core import gen_batches, working_memory_bytes
 #: Newton steps longer than this (in scale units) are replaced by the
 #: fixed-point step: the quadratic model is not trusted that far.
 _TRUST_RADIUS = 2.0
-#: A Newton step is kept only if the next Newton step is at most this fraction
-#: of it (natural monotonicity test); otherwise the point steps back.
+#: A Newton step is kept only if the Newton step from where it lands is at
+#: most this fraction of it (natural monotonicity test of Deuflhard).
 _CONTRACTION = 0.75
-#: A step with the previous Newton step's Hessian (chord step) is kept if it
-#: is at most this fraction of that step and two more such steps reach tol.
-_CHORD_CONTRACTION = 0.25
+#: Newton steps longer than this (scale units) must still ascend at their
+#: midpoint: a long step could otherwise cross a valley into another basin.
+_MIDPOINT_RADIUS = 0.5
+#: Newton steps need the scaled Hessian of log f at least this negative
+#: definite (largest eigenvalue below minus this); flatter points take the
+#: fixed-point step.
+_NEWTON_CURVATURE = 1e-12
 #: Largest eigenvalue of the scaled Hessian of log f below which a point is a
-#: (strict) maximum; above it the point is a saddle or flat point.
+#: (strict, non-degenerate) maximum.
 _FLAT_TOL = 1e-6
+#: Steps below this many units in the last place of the coordinates are
+#: rounding: an iteration has stopped there whatever ``tol``.
+_ULPS = 4.0
 
 
 # ---------------------------------------------------------------------------
@@ -63,27 +70,48 @@ class _Ascent:
         Z = P @ self.whiten
         return np.sqrt(np.einsum("ij,ij->i", Z, Z))
 
+    def resolution(self, X):
+        """Length (scale units) of a few units in the last place of each row.
+
+        Steps shorter than this are rounding: no tolerance below it can be
+        met, so every stop rule compares with ``max(tol, resolution)``.
+        """
+        ulp = _ULPS * np.finfo(np.float64).eps * np.abs(X)
+        Z = ulp @ np.abs(self.whiten)
+        return np.sqrt(np.einsum("ij,ij->i", Z, Z))
+
     def scaled(self, hess):
         """``L^T hess L``: the Hessian in scale units (eigenvalues comparable)."""
         L = self.scale_chol
         return L.T @ hess @ L
 
+    def scaled_gradient(self, grad):
+        """``L^T grad``: the gradient in scale units (the mean-shift step)."""
+        return grad @ self.scale_chol
+
     def log_density(self, X):
-        return self.density.score_samples(X)
+        return _checked(self.density.score_samples(X), "score_samples", X, ())
 
     def gradient(self, X):
-        return self.density.gradient(X, log=True)
+        grad = self.density.gradient(X, log=True)
+        return _checked(grad, "gradient", X, X.shape[1:])
 
     def hessian(self, X):
-        return self.density.hessian(X, log=True)
+        hess = self.density.hessian(X, log=True)
+        return _checked(hess, "hessian", X, 2 * X.shape[1:])
 
     def gradient_and_hessian(self, X):
         """Both derivatives of log f: in one evaluation where the density
         offers it (``gradient_and_hessian``), else by two calls."""
         both = getattr(self.density, "gradient_and_hessian", None)
-        if callable(both):
-            return both(X, log=True)
-        return self.gradient(X), self.hessian(X)
+        if not callable(both):
+            return self.gradient(X), self.hessian(X)
+        grad, hess = both(X, log=True)
+        name = "gradient_and_hessian"
+        return (
+            _checked(grad, name, X, X.shape[1:], "gradient"),
+            _checked(hess, name, X, 2 * X.shape[1:], "Hessian"),
+        )
 
     def fixed_point_step(self, X, grad=None, hess=None):
         """Step of the monotone fixed-point iteration from each row of X: the
@@ -126,23 +154,39 @@ class _Ascent:
         alpha[todo] = 0.0
         return alpha[:, None] * P
 
-    def newton_step(self, grad, hess, have):
+    def newton_step(self, grad, hess):
         """Newton step ``(-hess)^{-1} grad`` and where it is usable.
 
-        Usable on rows ``have`` where ``-hess`` is positive definite (checked
-        on the scaled Hessian) and the step is within the trust radius.
+        Usable where ``-hess`` is positive definite (the largest eigenvalue
+        of the scaled Hessian below ``-_NEWTON_CURVATURE``) and the step is
+        within the trust radius.
         """
         step = np.full_like(grad, np.nan)
-        ok = have.copy()
+        ok = np.ones(len(grad), dtype=bool)
         if ok.any():
-            lam = np.linalg.eigvalsh(self.scaled(hess[ok]))
-            ok[ok] = lam[:, -1] < -_FLAT_TOL
+            lam = np.linalg.eigvalsh(self.scaled(hess))
+            ok = lam[:, -1] < -_NEWTON_CURVATURE
         if ok.any():
             chol = np.linalg.cholesky(-hess[ok])
             y = np.linalg.solve(chol, grad[ok][:, :, None])
             step[ok] = np.linalg.solve(chol.transpose(0, 2, 1), y)[:, :, 0]
             ok[ok] = self.norm(step[ok]) <= _TRUST_RADIUS
         return step, ok
+
+
+def _checked(value, method, X, shape, what=None):
+    """``value`` as a float64 array of shape ``(len(X), *shape)``, or a clear
+    error naming the density's method: a user's density is called here."""
+    value = np.asarray(value, dtype=np.float64)
+    expected = (len(X), *shape)
+    if value.shape != expected:
+        part = f"the {what} from " if what else ""
+        raise ValueError(
+            f"{part}the density's {method}(X, log=True) has shape "
+            f"{value.shape} for X of shape {X.shape}; find_modes needs shape "
+            f"{expected} (n_points{', n_features' * len(shape)})."
+        )
+    return value
 
 
 def _has_hook(density):
@@ -160,7 +204,8 @@ def _scale_covariance(density, scale, X0):
     if _has_hook(density):
         return np.asarray(density.scale_covariance(), dtype=np.float64)
     # Median over the starts of the largest curvature of log f.
-    lam = np.linalg.eigvalsh(-density.hessian(X0, log=True))[:, -1]
+    hess = _checked(density.hessian(X0, log=True), "hessian", X0, 2 * X0.shape[1:])
+    lam = np.linalg.eigvalsh(-hess)[:, -1]
     lam = lam[lam > 0]
     if lam.size == 0:
         raise ValueError(
@@ -213,7 +258,17 @@ def _ascend(ascent, X0, *, newton, tol, max_iter, stop=None):
 
 
 def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter, stop):
-    """Iterate on one chunk in place; converged rows leave the active set."""
+    r"""Iterate on one chunk in place; converged rows leave the active set.
+
+    A row has converged when the a posteriori error estimate of its last
+    step, :math:`\|p_t\| q / (1 - q)` with the observed rate
+    :math:`q = \|p_t\| / \|p_{t-1}\|`, is at most ``max(tol, resolution)``
+    and the step itself at most the square root of that; a rate of 1 or more
+    (no contraction) or unknown (the first step, or the first after a
+    rejected Newton step) never converges. A step within the resolution of
+    the coordinates (a few ulps) ends the iteration too: the point cannot
+    move.
+    """
     m = X.shape[0]
     active = np.arange(m)
     if stop is not None:
@@ -229,16 +284,18 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
             step = _newton_iteration(ascent, Xa, active, state, tol)
         else:
             step = ascent.fixed_point_step(Xa)
+        floor = ascent.resolution(Xa)
         Xa += step
         X[active] = Xa
         n_iter[active] += 1
         norm = ascent.norm(step)
-        # A posteriori error of a contraction with estimated rate q.
-        q = np.clip(norm / prev_norm[active], 0.0, 0.999)
-        q = np.where(np.isnan(q), 0.5, q)
-        est = norm * q / (1.0 - q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = norm / prev_norm[active]
+            est = np.where(q < 1.0, norm * q / (1.0 - q), np.inf)
+        bound = np.maximum(tol, floor)
+        est[norm <= floor] = 0.0
         error[active] = est
-        done = (est <= tol) & (norm <= np.sqrt(tol))
+        done = (est <= bound) & (norm <= np.sqrt(bound))
         if stop is not None:
             done |= stop(Xa)
         converged[active[done]] = True
@@ -248,86 +305,67 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
 
 class _NewtonState:
     """Per-start memory of the Newton iteration: the point before the last
-    step, its gradient, whether that step was a Newton step, and the Hessian
-    it used."""
+    step with its gradient and Hessian, whether that step was a Newton step
+    still to be verified, and the step."""
 
     def __init__(self, X, prev_norm):
         m, d = X.shape
         self.back_x = np.empty_like(X)
         self.back_grad = np.empty_like(X)
+        self.back_hess = np.empty((m, d, d))
         self.pending = np.zeros(m, dtype=bool)
-        self.hess = np.empty((m, d, d))
+        self.step = np.empty_like(X)
         self.prev_norm = prev_norm
 
 
 def _newton_iteration(ascent, Xa, active, state, tol):
     r"""One safeguarded Newton iteration on the active rows; returns the steps.
 
-    Rows without a Hessian to reuse get the gradient and the Hessian from one
-    evaluation (``gradient_and_hessian``, which costs little more than the
-    gradient alone), but the Hessian is used only where it is needed. Not
-    where the fixed-point step of a KDE or mixture already exceeds the trust
-    radius: a KDE's Newton step is never shorter than its mean-shift step,
-    since :math:`-L^\top \nabla^2\log f\, L = I - L^{-1} \mathrm{Cov}_r
-    L^{-\top} \preceq I`. And not after a Newton step whose Hessian still serves: the
-    step with the previous Hessian (chord step) is kept if it contracts by
-    ``_CHORD_CONTRACTION`` and two more steps at that rate would reach
-    ``tol``; elsewhere a fresh Hessian gives a true Newton step. With a loose
-    ``tol`` most points need one Hessian; a tight one keeps the quadratic end
-    game.
+    Every row gets :math:`\nabla \log f` and :math:`\nabla^2 \log f` at its
+    point from one evaluation (``gradient_and_hessian``). A Newton step
+    :math:`p` from :math:`x` is proposed where :math:`-\nabla^2 \log f(x)`
+    is positive definite and :math:`\|p\|_S \le 2`; a step longer than
+    half a scale unit must also still ascend at its midpoint,
+    :math:`\nabla \log f(x + p/2)^\top p > 0`. It is accepted at the next
+    iteration, from the derivatives at :math:`y = x + p`, only if
+    :math:`-\nabla^2 \log f(y)` is positive definite too and the Newton
+    step from :math:`y` is at most 3/4 of :math:`p` (the natural
+    monotonicity test of Deuflhard); otherwise the row returns to
+    :math:`x`. A step that fails any test is replaced by the fixed-point
+    step (mean shift), which climbs monotonically. A Newton step thus never
+    lands where log f is not concave, nor where the quadratic model it
+    trusted has stopped contracting: it cannot run past the mode into a
+    valley, the way out of the basin.
     """
-    k, d = Xa.shape
-    grad = np.empty((k, d))
-    hess = np.zeros((k, d, d))
-    prev_norm = state.prev_norm[active]
-    reuse = state.pending[active]
-    fresh = ~reuse
-    # Rows without a Hessian to reuse get gradient and Hessian from one
-    # evaluation (the Hessian's pass yields the gradient).
-    if fresh.any():
-        grad[fresh], hess[fresh] = ascent.gradient_and_hessian(Xa[fresh])
-    if reuse.any():
-        grad[reuse] = ascent.gradient(Xa[reuse])
-    computed = fresh.copy()
-    if ascent.kind != "other":
-        fresh &= ascent.norm(grad @ ascent.scale) <= _TRUST_RADIUS
-    hess[reuse] = state.hess[active[reuse]]
-    have = reuse | fresh
-    step, use_newton = ascent.newton_step(grad, hess, have)
+    grad, hess = ascent.gradient_and_hessian(Xa)
+    step, use_newton = ascent.newton_step(grad, hess)
     norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
-    # A chord step (previous Hessian) gets a fresh Hessian unless it contracts
-    # well and two more steps at its rate would reach tol.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = norm / prev_norm
-    good = use_newton & (rate <= _CHORD_CONTRACTION) & (norm * rate**2 <= tol)
-    poor = reuse & ~good
-    if poor.any():
-        hess[poor] = ascent.hessian(Xa[poor])
-        step[poor], use_newton[poor] = ascent.newton_step(
-            grad[poor], hess[poor], np.ones(np.count_nonzero(poor), dtype=bool)
-        )
-        norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
-    # Natural monotonicity test on the previous Newton step.
-    shrinks = use_newton & (norm <= _CONTRACTION * state.prev_norm[active])
-    back = state.pending[active] & ~shrinks
-    if back.any():
-        Xa[back] = state.back_x[active[back]]
-        grad[back] = state.back_grad[active[back]]
-        have[back] = use_newton[back] = False
-        state.prev_norm[active[back]] = np.nan
+    # Verify the Newton step that brought each pending row here.
+    pending = state.pending[active]
+    if pending.any():
+        came = ascent.norm(state.step[active])
+        back = pending & ~(use_newton & (norm <= _CONTRACTION * came))
+        if back.any():
+            rows = active[back]
+            Xa[back] = state.back_x[rows]
+            grad[back] = state.back_grad[rows]
+            hess[back] = state.back_hess[rows]
+            use_newton[back] = False
+            state.prev_norm[rows] = np.nan
+    # Long Newton steps must still climb at their midpoint.
+    long = np.flatnonzero(use_newton & (norm > _MIDPOINT_RADIUS))
+    if long.size:
+        middle = Xa[long] + 0.5 * step[long]
+        ahead = np.einsum("ij,ij->i", ascent.gradient(middle), step[long])
+        use_newton[long[~(ahead > 0)]] = False
     fallback = np.flatnonzero(~use_newton)
     if fallback.size:
-        fallback_hess = None
-        if ascent.kind == "other":  # its gradient step needs the Hessian
-            missing = fallback[~(have | computed)[fallback]]
-            if missing.size:
-                hess[missing] = ascent.hessian(Xa[missing])
-            fallback_hess = hess[fallback]
         step[fallback] = ascent.fixed_point_step(
-            Xa[fallback], grad[fallback], fallback_hess
+            Xa[fallback], grad[fallback], hess[fallback]
         )
     state.back_x[active] = Xa
     state.back_grad[active] = grad
+    state.back_hess[active] = hess
     state.pending[active] = use_newton
-    state.hess[active[use_newton]] = hess[use_newton]
+    state.step[active] = step
     return step

@@ -24,8 +24,13 @@ from .._core import (
 )
 from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
 
-#: Tolerance (scale units) to which the modes themselves are refined.
+#: Tolerance (scale units) to which the modes themselves are refined, and the
+#: most Newton iterations spent on it (a degenerate maximum converges only
+#: linearly).
 _POLISH_TOL = 1e-10
+_POLISH_MAX_ITER = 100
+#: Distance (scale units) of the probes that test a degenerate maximum.
+_PROBE = 0.1
 #: Above this many training points a KDE's default starts are a subsample.
 _MAX_DEFAULT_STARTS = 10_000
 #: Mean-shift is preferred to Newton for KDEs and mixtures above this dimension,
@@ -102,6 +107,8 @@ def _merge(points, error, ascent, merge_tol):
     group = np.full(len(points), -1, dtype=np.intp)
     if len(points) == 0:
         return group, np.zeros(0, dtype=np.intp)
+    # Points a few ulps apart are one point, whatever merge_tol.
+    merge_tol = max(merge_tol, 10 * ascent.resolution(points).max())
     Z = points @ ascent.whiten
     tree = cKDTree(Z)
     todo = np.argsort(error, kind="stable")
@@ -117,15 +124,60 @@ def _merge(points, error, ascent, merge_tol):
     return group, np.asarray(representatives, dtype=np.intp)
 
 
-def _classify(ascent, points):
-    """Log-density, Hessian eigenvalues and maximum test at each point."""
-    if len(points) == 0:
-        d = points.shape[1]
-        return np.zeros(0), np.zeros((0, d)), np.zeros(0, dtype=bool)
-    hess = ascent.hessian(points)
+def _classify(ascent, points, tol):
+    r"""Which points are critical, their log-density, Hessian eigenvalues and
+    which are maxima.
+
+    A point is critical when both the scaled gradient :math:`\|L^\top
+    \nabla\log f\|` and the Newton distance :math:`\|(\Lambda_+)^{-1}
+    V^\top L^\top \nabla\log f\|` (eigenvalues :math:`\Lambda` of the
+    scaled Hessian :math:`L^\top \nabla^2\log f\, L = V \Lambda
+    V^\top`, their magnitudes floored at ``_FLAT_TOL``) are at most
+    ``max(tol, resolution)``: a small gradient where the curvature is as
+    small (a plateau) is not enough. A critical point is a maximum when the
+    largest scaled eigenvalue is below ``-_FLAT_TOL``, or, where the largest
+    are within ``_FLAT_TOL`` of zero (a degenerate maximum such as the
+    quartic top of two kernels two bandwidths apart), when log f is lower,
+    beyond rounding, a tenth of a scale unit away on both sides along each
+    of those flat directions.
+    """
+    n, d = points.shape
+    if n == 0:
+        empty = np.zeros(0, dtype=bool)
+        return empty, np.zeros(0), np.zeros((0, d)), empty
+    grad, hess = ascent.gradient_and_hessian(points)
     eig = np.linalg.eigvalsh(hess)
-    is_mode = np.linalg.eigvalsh(ascent.scaled(hess))[:, -1] < -_FLAT_TOL
-    return ascent.log_density(points), eig, is_mode
+    lam, vec = np.linalg.eigh(ascent.scaled(hess))
+    scaled_grad = ascent.scaled_gradient(grad)
+    along = np.einsum("nji,nj->ni", vec, scaled_grad)
+    newton_distance = np.linalg.norm(along / np.maximum(np.abs(lam), _FLAT_TOL), axis=1)
+    bound = np.maximum(tol, ascent.resolution(points))
+    critical = (np.linalg.norm(scaled_grad, axis=1) <= bound) & (
+        newton_distance <= bound
+    )
+    log_f = ascent.log_density(points)
+    is_mode = lam[:, -1] < -_FLAT_TOL
+    flat = critical & ~is_mode & (lam[:, -1] <= _FLAT_TOL)
+    if flat.any():
+        is_mode[flat] = _lower_all_around(ascent, points, log_f, lam, vec, flat)
+    return critical, log_f, eig, is_mode
+
+
+def _lower_all_around(ascent, points, log_f, lam, vec, rows):
+    """Whether log f drops, beyond rounding, a tenth of a scale unit away
+    along both senses of every flat eigen-direction, at each of ``rows``."""
+    rows = np.flatnonzero(rows)
+    owner, direction = np.nonzero(np.abs(lam[rows]) <= _FLAT_TOL)
+    owner = rows[owner]
+    # Eigenvectors of the scaled Hessian, back in the units of X.
+    moves = _PROBE * vec[owner, :, direction] @ ascent.scale_chol.T
+    probes = np.concatenate([points[owner] + moves, points[owner] - moves])
+    drop = log_f[np.tile(owner, 2)] - ascent.log_density(probes)
+    noise = 1e3 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(log_f))
+    lower = drop > noise[np.tile(owner, 2)]
+    result = np.ones(len(points), dtype=bool)
+    np.logical_and.at(result, np.tile(owner, 2), lower)
+    return result[rows]
 
 
 # ---------------------------------------------------------------------------
@@ -348,48 +400,80 @@ def find_modes(
         end, n_iter, converged, error = _ascend(
             ascent, X0, newton=method == "newton", tol=tol, max_iter=max_iter
         )
-        _warn_not_converged(converged, max_iter)
-        return _summarise(ascent, end, n_iter, converged, error, merge_tol, method)
-
-
-def _warn_not_converged(converged, max_iter):
-    n_bad = int(np.count_nonzero(~converged))
-    if n_bad:
-        warnings.warn(
-            f"{n_bad} of {converged.size} starts did not converge within "
-            f"max_iter={max_iter} iterations; their labels are -1 (see "
-            f"`converged`). Increase max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=3,
+        result = _summarise(
+            ascent, end, n_iter, converged, error, merge_tol, method, tol
         )
+    _warn_not_converged(converged, max_iter, result.converged)
+    return result
 
 
-def _summarise(ascent, end, n_iter, converged, error, merge_tol, method):
-    """Merge the converged end points, classify them and label the starts."""
+def _warn_not_converged(converged, max_iter, verified=None):
+    """Warn about starts that did not converge: within ``max_iter``
+    (``converged`` false), or at a point that is not critical (``verified``
+    false, where given)."""
+    if verified is None:
+        verified = converged
+    n_slow = int(np.count_nonzero(~converged))
+    n_false = int(np.count_nonzero(converged & ~verified))
+    if not (n_slow or n_false):
+        return
+    parts = []
+    if n_slow:
+        parts.append(f"{n_slow} did not converge within max_iter={max_iter} iterations")
+    if n_false:
+        parts.append(
+            f"{n_false} stopped where log f is not stationary (a plateau or a "
+            f"nearly flat slope)"
+        )
+    warnings.warn(
+        f"Of {converged.size} starts, {' and '.join(parts)}; their labels are "
+        f"-1 and `converged` is False. Increase max_iter, or tol if the "
+        f"density is that flat.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def _summarise(ascent, end, n_iter, converged, error, merge_tol, method, tol=None):
+    """Merge the converged end points, refine and classify one per group, and
+    label the starts.
+
+    Groups whose refined point is not critical (see :func:`_classify`, at
+    ``tol``; ``None`` means ``merge_tol / 10``) are dropped and their starts
+    marked not converged.
+    """
+    if tol is None:
+        tol = merge_tol / 10
     done = np.flatnonzero(converged)
     group, reps = _merge(end[done], error[done], ascent, merge_tol)
     # Refine one end point per group by Newton steps, then merge again: the
     # modes are accurate whatever tol, and groups split by a loose tol rejoin.
     points, _, _, polish_error = _ascend(
-        ascent, end[done][reps], newton=True, tol=_POLISH_TOL, max_iter=50
+        ascent,
+        end[done][reps],
+        newton=True,
+        tol=_POLISH_TOL,
+        max_iter=_POLISH_MAX_ITER,
     )
     regroup, reps = _merge(points, polish_error, ascent, merge_tol)
     group, points = regroup[group], points[reps]
-    log_f, eig, is_mode = _classify(ascent, points)
-    modes = np.flatnonzero(is_mode)
+    critical, log_f, eig, is_mode = _classify(ascent, points, tol)
+    modes = np.flatnonzero(critical & is_mode)
     modes = modes[np.argsort(-log_f[modes], kind="stable")]
-    saddles = np.flatnonzero(~is_mode)
+    saddles = np.flatnonzero(critical & ~is_mode)
     rank = np.full(len(reps), -1, dtype=np.intp)
     rank[modes] = np.arange(len(modes))
     labels = np.full(len(end), -1, dtype=np.intp)
     labels[done] = rank[group]
+    verified = np.zeros(len(end), dtype=bool)
+    verified[done] = critical[group]
     return ModeFindingResult(
         modes=points[modes],
         log_density=log_f[modes],
         hessian_eigenvalues=eig[modes],
         labels=labels,
         n_iter=n_iter,
-        converged=converged,
+        converged=verified,
         end_points=end,
         saddle_points=points[saddles],
         saddle_log_density=log_f[saddles],
