@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-import skdensity._modes._find as modes_module
+import skdensity._modes._starts as starts_module
 from skdensity import (
     BayesianGaussianMixtureGrad,
     GaussianKDE,
@@ -272,7 +272,7 @@ def test_default_starts_are_the_training_points_subsampled(monkeypatch):
     X = _overlapping_data()[:50]
     kde = GaussianKDE().fit(X)
     assert_allclose(find_modes(kde).end_points.shape, X.shape)
-    monkeypatch.setattr(modes_module, "_MAX_DEFAULT_STARTS", 20)
+    monkeypatch.setattr(starts_module, "_MAX_DEFAULT_STARTS", 20)
     assert find_modes(kde, random_state=0).labels.shape == (20,)
 
 

@@ -13,8 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.spatial import cKDTree
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
 
+from .._bandwidth import covariance_from_lengths
 from .._core import (
     HasMethods,
     Interval,
@@ -23,6 +23,7 @@ from .._core import (
     validate_params,
 )
 from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
+from ._starts import STRATEGIES, resolve_starts
 
 #: Tolerance (scale units) to which the modes themselves are refined, and the
 #: most Newton iterations spent on it (a degenerate maximum converges only
@@ -31,8 +32,6 @@ _POLISH_TOL = 1e-10
 _POLISH_MAX_ITER = 100
 #: Distance (scale units) of the probes that test a degenerate maximum.
 _PROBE = 0.1
-#: Above this many training points a KDE's default starts are a subsample.
-_MAX_DEFAULT_STARTS = 10_000
 #: Mean-shift is preferred to Newton for KDEs and mixtures above this dimension,
 #: where one Hessian costs more than the iterations it saves (measured on
 #: Scott KDEs of 2 000 points: Newton 2-5x faster in 5-D, slower in 8-D).
@@ -52,14 +51,16 @@ class ModeFindingResult:
         :math:`\\log f` at each mode.
     hessian_eigenvalues : ndarray of shape (n_modes, n_features)
         Eigenvalues (ascending) of the Hessian of :math:`\\log f` at each mode;
-        all negative.
+        negative, or all but zero at a degenerate maximum (see Notes of
+        :func:`find_modes`).
     labels : ndarray of shape (n_starts,)
         Index into ``modes`` of the mode each start reached; -1 where the
         ascent did not converge or ended at a saddle or flat point.
     n_iter : ndarray of shape (n_starts,)
         Iterations each start took.
     converged : ndarray of shape (n_starts,)
-        Whether each start met the tolerance within ``max_iter``.
+        Whether each start met the tolerance within ``max_iter`` at a point
+        verified to be critical (see Notes of :func:`find_modes`).
     end_points : ndarray of shape (n_starts, n_features)
         Where each ascent stopped.
     saddle_points : ndarray of shape (n_saddles, n_features)
@@ -201,21 +202,6 @@ def _check_density(density):
         check_is_fitted(density)
 
 
-def _default_starts(density, random_state):
-    if hasattr(density, "X_fit_"):
-        X = np.asarray(density.X_fit_, dtype=np.float64)
-        if len(X) > _MAX_DEFAULT_STARTS:
-            rng = np.random.default_rng(random_state)
-            X = X[np.sort(rng.choice(len(X), _MAX_DEFAULT_STARTS, replace=False))]
-        return X
-    if hasattr(density, "means_"):
-        return np.asarray(density.means_, dtype=np.float64)
-    raise ValueError(
-        f"{type(density).__name__} has neither X_fit_ (a KDE) nor means_ (a "
-        f"mixture), so there are no default starts; pass X0."
-    )
-
-
 def _resolve_method(method, ascent, n_features):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
@@ -241,10 +227,12 @@ ASCENT_CONSTRAINTS = {
 def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=None):
     """Validate inputs; return the ascent helper, the starts and the method."""
     _check_density(density)
-    if X0 is None:
-        X0 = _default_starts(density, random_state)
-    else:
-        X0 = check_array(X0, dtype=np.float64, input_name="X0")
+    grid_scale = None
+    if scale is not None and isinstance(X0, str) and X0 == "grid":
+        n_features = getattr(density, "n_features_in_", None)
+        if n_features is not None:
+            grid_scale = covariance_from_lengths(scale, n_features, "scale")
+    X0 = resolve_starts(density, X0, random_state=random_state, scale=grid_scale)
     n_features = getattr(density, "n_features_in_", X0.shape[1])
     if X0.shape[1] != n_features:
         raise ValueError(
@@ -258,7 +246,7 @@ def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=
 @validate_params(
     {
         "density": [HasMethods(DENSITY_METHODS)],
-        "X0": ["array-like", None],
+        "X0": ["array-like", StrOptions(set(STRATEGIES)), None],
         **ASCENT_CONSTRAINTS,
         "random_state": ["random_state"],
     },
@@ -283,17 +271,51 @@ def find_modes(
         Any object with ``score_samples(X)``, ``gradient(X, log=True)`` and
         ``hessian(X, log=True)``: :class:`~skdensity.GaussianKDE`,
         ``GaussianMixtureGrad``, ``BayesianGaussianMixtureGrad`` or your own.
-    X0 : array-like of shape (n_starts, n_features), default=None
-        Starting points. By default the kernel centres ``X_fit_`` of a KDE (a
-        random subsample of 10 000 above that size) or the component means
-        ``means_`` of a mixture; other densities need ``X0``.
+    X0 : {"grid", "sample"} or array-like of shape (n_starts, n_features), \
+            default=None
+        Where the ascents start. Each start is labelled with the mode of the
+        basin of attraction it lies in, so a mode is found only if some start
+        lies in its basin.
+
+        - ``None``: the kernel centres ``X_fit_`` of a KDE (above 10 000, a
+          random subsample of 10 000 drawn with ``random_state``) or the
+          component means ``means_`` of a mixture; other densities need
+          ``X0``. A mode whose basin holds no centre (no mean) is missed: the
+          centre mode of three equal Gaussians at the corners of an
+          equilateral triangle, for one (Carreira-Perpinan and Williams, 2003).
+        - ``"grid"`` (at most 3 features): the nodes of a lattice of spacing
+          :math:`h = 0.25` scale units (see ``scale``) that lie within
+          :math:`\sqrt d + \rho` of a kernel centre, where
+          :math:`\rho = h \sqrt d / 2` is the distance within which every point
+          has a node. Every mode of a KDE or a tied mixture lies within
+          :math:`\sqrt d` scale units of a centre (Notes), so every mode whose
+          basin contains the ball of radius :math:`\rho` around it is found.
+          For mixtures whose components have their own covariances no such
+          bound exists: the lattice fills the means' bounding box padded by 3
+          scale units, and the guarantee holds for the modes inside it. To
+          keep at most 10 000 nodes the spacing grows (and :math:`\rho` with
+          it), with a warning beyond one scale unit.
+        - ``"sample"`` (any number of features): ``n = max(1000, number of
+          default starts)`` draws from ``density.sample(n,
+          random_state=random_state)``. A mode whose basin has probability
+          :math:`p` is found with probability :math:`1 - (1 - p)^n` (99.3% for
+          :math:`p = 0.5\%` and :math:`n = 1000`); modes of little mass can be
+          missed.
+        - An array: the starts, validated like the estimators' ``X``: the
+          density's number of features and, for a density fitted on a
+          DataFrame, its column names in the same order (reordered columns are
+          an error, never used by position).
     method : {"auto", "mean-shift", "newton"}, default="auto"
         Ascent method; see Notes. ``"auto"`` is ``"newton"`` up to 5 features,
         where a Hessian costs a few gradients and saves many iterations, and
         for densities without a fixed point; ``"mean-shift"`` above.
     tol : float, default=1e-5
-        Convergence tolerance: the estimated distance of an end point to the
-        mode, in scale units (see ``scale``).
+        Convergence tolerance, in scale units (see ``scale``): the estimated
+        distance of an end point to its critical point, and the bound on the
+        scaled gradient and the Newton distance of every mode and saddle
+        reported (Notes). Below the resolution of the coordinates (a few
+        units in the last place, in scale units) that resolution is used
+        instead.
     max_iter : int, default=500
         Most iterations per start; starts that reach it warn
         (:class:`~sklearn.exceptions.ConvergenceWarning`) and get label -1.
@@ -309,8 +331,9 @@ def find_modes(
         :math:`\sum_k w_k \Sigma_k` for a mixture, and for other densities
         :math:`I/\lambda` with :math:`\lambda` the median over the starts of the
         largest eigenvalue of :math:`-\nabla^2 \log f`.
-    random_state : int, Generator or None, default=None
-        Seeds the subsample of default starts of a large KDE.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsample of default starts of a large KDE and the draws of
+        ``X0="sample"``.
 
     Returns
     -------
@@ -322,12 +345,17 @@ def find_modes(
     Notes
     -----
     Distances are measured as :math:`\|\delta\|_S = (\delta^\top S^{-1}
-    \delta)^{1/2}`. A start has converged when the a posteriori error estimate
-    :math:`\|p_t\| q / (1 - q)` of its last step :math:`p_t`, with rate
-    :math:`q = \|p_t\| / \|p_{t-1}\|`, is at most ``tol`` (and
-    :math:`\|p_t\| \le \sqrt{\mathrm{tol}}`). Converged starts leave the active
-    set; each iteration is one vectorised call per method over the rest, in
-    chunks bounded by scikit-learn's ``working_memory``.
+    \delta)^{1/2}`. Let :math:`\epsilon = \max(\mathrm{tol}, r(x))`, where
+    :math:`r(x)` is the length in scale units of four units in the last place
+    of the coordinates of :math:`x`: no step below it is representable. A
+    start has converged when the a posteriori error estimate :math:`\|p_t\|
+    q / (1 - q)` of its last step :math:`p_t`, with the observed rate
+    :math:`q = \|p_t\| / \|p_{t-1}\|`, is at most :math:`\epsilon` (and
+    :math:`\|p_t\| \le \sqrt\epsilon`); without a rate below 1 (the first
+    step, no contraction) it has not, unless the step itself is below
+    :math:`r(x)`. Converged starts leave the active set; each iteration is
+    one vectorised call per method over the rest, in chunks bounded by
+    scikit-learn's ``working_memory``.
 
     ``"mean-shift"`` iterates the monotone fixed point of the density:
 
@@ -349,24 +377,47 @@ def find_modes(
     \nabla\log f` (solved by Cholesky) where the Hessian of :math:`\log f` is
     negative definite and :math:`\|p\|_S \le 2` (a trust radius of two
     kernel/component scales); elsewhere it takes the fixed-point step above.
-    A Newton step is kept only if the next Newton step is at most 3/4 as
-    long (the natural monotonicity test of Deuflhard); otherwise the point
-    returns and takes the fixed-point step instead. After a Newton step the
-    previous Hessian is tried first and kept if that (chord) step contracts
-    by 4 or more and two more such steps would reach ``tol``; otherwise the
-    Hessian is re-evaluated. Near a mode every step is thus a Newton or
-    chord step: the end game converges quadratically (or nearly), and a
-    loose ``tol`` costs about one Hessian per start.
+    No accepted Newton step leaves the basin it starts in, as far as local
+    tests can tell: a step longer than half a scale unit must still climb at
+    its midpoint (:math:`\nabla\log f(x + p/2)^\top p > 0`), and where it
+    lands the Hessian must be negative definite again and the next Newton
+    step at most 3/4 as long (the natural monotonicity test of Deuflhard);
+    otherwise the point returns and takes the fixed-point step instead.
+    Each iteration evaluates the gradient and the Hessian together
+    (``gradient_and_hessian``); near a mode every step is a Newton step and
+    the end game converges quadratically.
 
     End points that converged are merged greedily (best converged first)
     within ``merge_tol``. One point per group is then refined by Newton steps
-    to :math:`10^{-10}` of the scale and the refined points are merged again,
-    so the modes are accurate far beyond ``tol`` (which governs the ascent of
-    the starts, hence the labels and the cost). Each refined point is
-    classified by the eigenvalues of the Hessian of :math:`\log f` in scale
-    units, :math:`L^\top \nabla^2 \log f\, L` with :math:`S = L L^\top`: a
-    mode if the largest is below :math:`-10^{-6}`, otherwise a saddle or flat
-    point.
+    to :math:`10^{-10}` of the scale (at most 100 of them) and the refined
+    points are merged again, so the modes are accurate far beyond ``tol``
+    (which governs the ascent of the starts, hence the labels and the cost).
+    Each refined point :math:`x` is verified with the eigen-decomposition
+    :math:`V \Lambda V^\top` of the Hessian of :math:`\log f` in scale units,
+    :math:`L^\top \nabla^2 \log f\, L` with :math:`S = L L^\top`, and the
+    scaled gradient :math:`g = L^\top \nabla\log f`: it is a critical point
+    if :math:`\|g\| \le \epsilon` and the Newton distance
+    :math:`\|(\max(|\Lambda|, 10^{-6}))^{-1} V^\top g\| \le \epsilon`, so that a
+    small gradient on a nearly flat slope (a plateau) is not taken for
+    stationarity. Starts whose point fails are reported as not converged
+    (label -1, ``converged`` false, with a warning), never as modes or
+    saddles. A critical point is a mode if the largest eigenvalue is below
+    :math:`-10^{-6}`; where the largest are within :math:`10^{-6}` of zero
+    (a degenerate maximum, such as the quartic top of two unit kernels two
+    bandwidths apart), it is a mode if :math:`\log f` is lower, beyond
+    rounding, a tenth of a scale unit away on both sides along each such
+    direction. Every other critical point is a saddle or flat point.
+
+    Where the modes of a KDE lie. With the kernel covariance
+    :math:`H = L L^\top` and whitened coordinates :math:`y = L^{-1} x`,
+    :math:`m_i = L^{-1} x_i`, the gradient of :math:`\log f` is
+    :math:`L^{-\top} (\bar m - y)` and its Hessian
+    :math:`L^{-\top} (\mathrm{Cov}_r(m) - I) L^{-1}`, with mean and
+    covariance under the responsibilities :math:`r_i(x)`. At a mode the two
+    give :math:`\min_i \|m_i - y\|^2 \le \sum_i r_i \|m_i - y\|^2 =
+    \operatorname{tr} \mathrm{Cov}_r(m) < d`: every mode lies within
+    :math:`\sqrt d` kernel scales of a data point (of a mean, for a tied
+    mixture), which is where ``X0="grid"`` puts its nodes.
 
     References
     ----------
@@ -375,6 +426,9 @@ def find_modes(
 
     M. A. Carreira-Perpinan, "Gaussian mean-shift is an EM algorithm",
     IEEE TPAMI 29(5), 2007.
+
+    M. A. Carreira-Perpinan and C. K. I. Williams, "On the number of modes of
+    a Gaussian mixture", Scale-Space 2003, LNCS 2695, 625-640.
 
     P. Deuflhard, "Newton Methods for Nonlinear Problems", Springer, 2004.
 
