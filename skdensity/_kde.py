@@ -23,11 +23,18 @@ from ._core import (
     discard_fit_on_error,
     fit_context,
     make_mixture,
+    moment_mixture,
     validate_data,
 )
+from ._distribution import GaussianMixtureDistributionMixin
 
 
-class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
+class GaussianKDE(
+    GaussianMixtureDerivativesMixin,
+    GaussianMixtureDistributionMixin,
+    DensityMixin,
+    BaseEstimator,
+):
     r"""Gaussian kernel density estimate with closed-form gradient and Hessian.
 
     Parameters
@@ -276,7 +283,8 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             over- or underflows. A fit that raises, or is interrupted, leaves
             the estimator unfitted.
         """
-        with discard_fit_on_error(self, private=("_mixture", "_approximation")):
+        private = ("_mixture", "_approximation", "_log_weights")
+        with discard_fit_on_error(self, private=private):
             return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight):
@@ -296,16 +304,20 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
             getattr(self, "feature_names_in_", None),
             deriv_order=self.deriv_order,
         )
-        prec_chol = kernel.precision_cholesky
-        self.X_fit_ = X[keep]
+        return self._set_kernels(X[keep], log_weights, kernel)
+
+    def _set_kernels(self, centres, log_weights, kernel):
+        """Store the fitted model: kernel centres, log-weights, covariance."""
+        self.X_fit_ = centres
         self.weights_ = np.exp(log_weights)
         self.covariance_ = kernel.covariance
         self.covariance_cholesky_ = kernel.covariance_cholesky
-        self.precision_cholesky_ = prec_chol
+        self.precision_cholesky_ = kernel.precision_cholesky
         self.factor_ = kernel.factor
         self.n_eff_ = kernel.n_eff
         self.bandwidth_method_ = kernel.method
-        self._mixture = make_mixture(log_weights, self.X_fit_, prec_chol)
+        self._log_weights = log_weights
+        self._mixture = make_mixture(log_weights, centres, kernel.precision_cholesky)
         self._approximation = None
         if self.algorithm != "exact":
             self._approximation = Approximation(
@@ -315,6 +327,41 @@ class GaussianKDE(GaussianMixtureDerivativesMixin, DensityMixin, BaseEstimator):
 
     def _get_mixture(self):
         return self._mixture
+
+    def _moment_mixture(self):
+        return moment_mixture(self._log_weights, self.X_fit_, self.covariance_)
+
+    def _from_moment_mixture(self, mixture, feature_names):
+        """A fitted KDE of ``mixture`` (shared covariance), same settings."""
+        params = self.get_params()
+        params["bandwidth"] = mixture.covariance
+        kde = GaussianKDE(**params)
+        keep = mixture.log_weights > -np.inf
+        centres, log_weights = mixture.means[keep], mixture.log_weights[keep]
+        kde.n_features_in_ = centres.shape[1]
+        if feature_names is not None:
+            kde.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        kernel = kernel_covariance(
+            kde.bandwidth, centres, np.exp(log_weights), feature_names
+        )
+        return kde._set_kernels(centres, log_weights, kernel)
+
+    def integrate_kde(self, other):
+        """Integral of the product with another density: scipy's name.
+
+        The same as :meth:`integrate_product`, under the name
+        :class:`scipy.stats.gaussian_kde` gives it.
+
+        Parameters
+        ----------
+        other : fitted estimator of skdensity
+            On the same features.
+
+        Returns
+        -------
+        value : float
+        """
+        return self.integrate_product(other)
 
     def _evaluate(self, X, order):
         if self._approximation is None:

@@ -17,7 +17,14 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.utils import check_random_state
 
 from ._base import GaussianMixtureDerivativesMixin
-from ._core import check_is_fitted, discard_fit_on_error, make_mixture
+from ._core import (
+    check_is_fitted,
+    discard_fit_on_error,
+    make_mixture,
+    moment_mixture,
+    precision_cholesky,
+)
+from ._distribution import GaussianMixtureDistributionMixin
 
 # ---------------------------------------------------------------------------
 # Fitted attributes -> canonical mixture
@@ -93,6 +100,28 @@ def expand_by_covariance_type(values, covariance_type, means_shape):
     )
 
 
+def compress_by_covariance_type(values, covariance_type):
+    """scikit-learn's compact storage of per-component matrices: the inverse
+    of :func:`expand_by_covariance_type`.
+
+    Parameters
+    ----------
+    values : ndarray of shape (K, d, d), or (d, d) for ``"tied"``
+        Diagonal matrices for ``"diag"``, multiples of the identity for
+        ``"spherical"``.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+
+    Returns
+    -------
+    ndarray
+        (K, d, d), (d, d), (K, d) or (K,) by ``covariance_type``.
+    """
+    if covariance_type in ("full", "tied"):
+        return values
+    diagonal = np.diagonal(values, axis1=-2, axis2=-1)
+    return diagonal.copy() if covariance_type == "diag" else diagonal[:, 0].copy()
+
+
 def _expected_log_weights(weight_concentration, prior_type):
     r"""Expected log mixing weights :math:`E[\log \pi_k]` under the posterior.
 
@@ -138,6 +167,63 @@ def _variational_log_constants(degrees_of_freedom, mean_precision, n_features):
     )
     log_lambda = d * np.log(2.0) + digamma(0.5 * (nu[:, None] - np.arange(d))).sum(1)
     return -0.5 * d * np.log(nu) + 0.5 * (log_lambda - d / mean_precision)
+
+
+# ---------------------------------------------------------------------------
+# The estimators' mixture, both ways
+# ---------------------------------------------------------------------------
+
+
+class _MixtureFormsMixin:
+    """The fitted mixture as the core's two forms, and back to an estimator.
+
+    A subclass gives ``_log_weights()``: the per-component log-weights of the
+    function whose logarithm ``score_samples`` returns.
+    """
+
+    def _get_mixture(self):
+        return _canonical_mixture(
+            self._log_weights(),
+            self.means_,
+            self.precisions_cholesky_,
+            self.covariance_type,
+        )
+
+    def _moment_mixture(self):
+        cov = np.asarray(self.covariances_, dtype=np.float64)
+        if self.covariance_type != "tied":
+            cov = expand_by_covariance_type(
+                cov, self.covariance_type, self.means_.shape
+            )
+        return moment_mixture(self._log_weights(), self.means_, cov)
+
+    def _from_moment_mixture(self, mixture, feature_names):
+        """A fitted :class:`GaussianMixtureGrad` of ``mixture``, same type."""
+        own = self.get_params()
+        params = {k: own[k] for k in GaussianMixtureGrad().get_params() if k in own}
+        params.update(
+            n_components=mixture.n_components,
+            weights_init=None,
+            means_init=None,
+            precisions_init=None,
+        )
+        gm = GaussianMixtureGrad(**params)
+        prec_chol = precision_cholesky(mixture.covariance)
+        precisions = prec_chol @ np.swapaxes(prec_chol, -1, -2)
+        kind = self.covariance_type
+        gm.weights_ = mixture.weights
+        gm.means_ = mixture.means
+        gm.covariances_ = compress_by_covariance_type(mixture.covariance, kind)
+        gm.precisions_cholesky_ = compress_by_covariance_type(prec_chol, kind)
+        gm.precisions_ = compress_by_covariance_type(precisions, kind)
+        gm.converged_ = self.converged_
+        gm.n_iter_ = self.n_iter_
+        gm.lower_bound_ = np.nan
+        gm.lower_bounds_ = []
+        gm.n_features_in_ = mixture.n_features
+        if feature_names is not None:
+            gm.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        return gm
 
 
 # ---------------------------------------------------------------------------
@@ -210,6 +296,8 @@ class _CleanFailedFitMixin:
 
 class GaussianMixtureGrad(
     GaussianMixtureDerivativesMixin,
+    GaussianMixtureDistributionMixin,
+    _MixtureFormsMixin,
     _SampleMixin,
     _CleanFailedFitMixin,
     GaussianMixture,
@@ -326,19 +414,15 @@ class GaussianMixtureGrad(
     ((4, 2), (4,))
     """
 
-    def _get_mixture(self):
+    def _log_weights(self):
         with np.errstate(divide="ignore"):  # a zero weight drops its component
-            log_weights = np.log(self.weights_)
-        return _canonical_mixture(
-            log_weights,
-            self.means_,
-            self.precisions_cholesky_,
-            self.covariance_type,
-        )
+            return np.log(self.weights_)
 
 
 class BayesianGaussianMixtureGrad(
     GaussianMixtureDerivativesMixin,
+    GaussianMixtureDistributionMixin,
+    _MixtureFormsMixin,
     _SampleMixin,
     _CleanFailedFitMixin,
     BayesianGaussianMixture,
@@ -469,15 +553,9 @@ class BayesianGaussianMixtureGrad(
     (3, 2, 2)
     """
 
-    def _get_mixture(self):
-        log_weights = _expected_log_weights(
+    def _log_weights(self):
+        return _expected_log_weights(
             self.weight_concentration_, self.weight_concentration_prior_type
         ) + _variational_log_constants(
             self.degrees_of_freedom_, self.mean_precision_, self.means_.shape[1]
-        )
-        return _canonical_mixture(
-            log_weights,
-            self.means_,
-            self.precisions_cholesky_,
-            self.covariance_type,
         )

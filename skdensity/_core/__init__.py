@@ -88,6 +88,16 @@ from ._compat import (
 )
 from ._compat import _check_sample_weight as check_sample_weight
 from ._evaluate import log_density_derivatives, responsibilities, to_density_scale
+from ._moments import (
+    MomentMixture,
+    condition,
+    conditional_moments,
+    convolve,
+    marginalize,
+    moment_mixture,
+    precision_cholesky,
+)
+from ._probability import box_probability, level_from_draws, sample
 from ._representation import (
     LOG_2PI,
     ComponentPrecisionMixture,
@@ -102,11 +112,16 @@ __all__ = [
     "ComponentPrecisionMixture",
     "HasMethods",
     "Interval",
+    "MomentMixture",
     "Parallel",
     "SharedPrecisionMixture",
     "StrOptions",
+    "box_probability",
     "check_is_fitted",
     "check_sample_weight",
+    "condition",
+    "conditional_moments",
+    "convolve",
     "delayed",
     "discard_fit_on_error",
     "effective_n_jobs",
@@ -114,11 +129,16 @@ __all__ = [
     "fit_context",
     "for_each_row_chunk",
     "gen_batches",
+    "level_from_draws",
     "log_density_derivatives",
     "make_mixture",
+    "marginalize",
+    "moment_mixture",
     "plan_blocks",
+    "precision_cholesky",
     "responsibilities",
     "restrict_components",
+    "sample",
     "single_threaded_blas",
     "store_rows",
     "to_density_scale",
