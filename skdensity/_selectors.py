@@ -19,6 +19,11 @@ for ``d = 2, r = 0``, the scalar derivative pilot of Chacon & Duong 2011
 otherwise, two stages), the start is the normal-scale matrix, and the result
 is transformed back. The optimiser works on the Cholesky factor of
 :math:`H` (ks uses its symmetric square root; the minimiser is the same).
+
+For one feature ks has scalar selectors of its own (``hpi``, ``hscv``,
+``hlscv``, from the univariate literature), and the selectors here follow
+them (``skdensity._selectors_1d``), except SCV for derivatives, which ks
+does not offer in 1-D: there the multivariate algorithm at ``d = 1`` runs.
 """
 
 import math
@@ -43,6 +48,7 @@ from ._functionals import (
     quadratic_form_moment,
     trace_pairs,
 )
+from ._selectors_1d import lscv_1d, plugin_1d, scv_1d
 
 MAX_DERIV_ORDER = 2
 
@@ -384,7 +390,8 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     deriv_order : {0, 1, 2}, default=0
         Derivative order ``r`` the bandwidth targets (0: the density).
     diagonal : bool, default=False
-        Restrict :math:`H` to diagonal matrices (ks::Hpi.diag).
+        Restrict :math:`H` to diagonal matrices (ks::Hpi.diag). No effect
+        for one feature.
     binned : bool, default=False
         Estimate the functionals from linear bin counts on a grid (ks's
         ``binned = TRUE`` and its grid sizes: 401, 151, 51, 21 points per
@@ -402,7 +409,8 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     ------
     ValueError
         Bad ``deriv_order``; data with NaN/inf, too few samples, constant or
-        collinear features; ``binned`` with more than 4 features.
+        collinear features; ``binned`` with more than 4 features; one
+        feature with a zero interquartile range (``deriv_order=0``).
 
     See Also
     --------
@@ -411,9 +419,24 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     Notes
     -----
     The double sums cost :math:`O(n^2)` once per pilot stage (no binning);
-    the criterion is then a closed form, so the optimisation is cheap. For
-    ``d = 1`` this multivariate algorithm is used (ks's 1-D ``hpi`` is
-    KernSmooth's binned ``dpik`` with a robust scale, a different selector).
+    the criterion is then a closed form, so the optimisation is cheap.
+
+    For one feature (``d = 1``) the result is ks's ``hpi`` squared, a
+    closed form (Wand & Jones 1995, section 3.6.1; Sheather & Jones 1991):
+
+    .. math::
+
+        h^2, \qquad h = \left(\frac{(2r+1)\, R(K^{(r)})}{(-1)^r
+            \hat\psi_{2r+4}\, n}\right)^{1/(2r+5)},
+
+    :math:`R(K^{(r)}) = (2r-1)!! / (2^{r+1} \sqrt\pi)`, with
+    :math:`\hat\psi_{2r+4}` from two AMSE pilot stages started from a
+    normal reference. For ``r = 0`` this is KernSmooth's ``dpik`` (which
+    ks calls), its normal reference scaled by ``min(sd, IQR / 1.349)``,
+    here with exact double sums: ``dpik`` always bins, and its binning
+    drops the sample(s) at the maximum when rounding puts them past the
+    last grid point (as on both Old Faithful columns: 0.9% and 0.6% on
+    :math:`h^2`). For ``r >= 1``, ks's formula with the standard deviation.
 
     References
     ----------
@@ -428,6 +451,11 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     .. [4] Chacon, J. E. and Duong, T. (2010). Multivariate plug-in bandwidth
        selection with unconstrained pilot bandwidth matrices. *Test* 19,
        375-398.
+    .. [5] Wand, M. P. and Jones, M. C. (1995). *Kernel Smoothing*. Chapman &
+       Hall.
+    .. [6] Sheather, S. J. and Jones, M. C. (1991). A reliable data-based
+       bandwidth selection method for kernel density estimation. *J. Royal
+       Statistical Society B* 53, 683-690.
 
     Examples
     --------
@@ -441,6 +469,8 @@ def plugin_bandwidth(X, *, deriv_order=0, diagonal=False, binned=False):
     r = _check_deriv_order(deriv_order)
     X, _ = _validated(X, r, "plugin")
     n, d = X.shape
+    if d == 1:
+        return np.array([[plugin_1d(X[:, 0], r, binned) ** 2]])
     if binned and d > max(BINNED_GRIDSIZE):
         raise ValueError(
             f"binned=True bins at most {max(BINNED_GRIDSIZE)} features (a grid "
@@ -496,7 +526,8 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
     deriv_order : {0, 1, 2}, default=0
         Derivative order ``r`` the bandwidth targets.
     diagonal : bool, default=False
-        Restrict :math:`H` to diagonal matrices (ks::Hscv.diag).
+        Restrict :math:`H` to diagonal matrices (ks::Hscv.diag). No effect
+        for one feature.
 
     Returns
     -------
@@ -517,6 +548,16 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
     Every criterion evaluation is an :math:`O(n^2)` double sum (row blocks
     bounded by ``working_memory``); it is the slowest selector here.
 
+    For one feature and ``r = 0`` the result is ks's ``hscv`` squared
+    (Jones, Marron & Park 1991): the pilot is tied to the bandwidth,
+    :math:`g = C n^{-23/45} h^{-2}`, and the scalar criterion is minimised
+    by Brent's method on :math:`[0.1, 2]` times the normal-scale
+    bandwidth (``skdensity._selectors_1d.scv_1d``). ks has no 1-D
+    SCV for derivatives (its ``Hscv`` refuses one column, ``hscv`` has no
+    ``deriv.order``); for ``r >= 1`` the multivariate algorithm above runs
+    at ``d = 1``: scaled data, the scalar derivative pilot of Chacon &
+    Duong, the minimum found from the normal-scale value.
+
     References
     ----------
     .. [1] Chacon, J. E. and Duong, T. (2018). *Multivariate Kernel
@@ -527,6 +568,10 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
     .. [3] Duong, T. and Hazelton, M. L. (2005). Cross-validation bandwidth
        matrices for multivariate kernel density estimation. *Scandinavian
        J. Statistics* 32, 485-506.
+    .. [4] Wand, M. P. and Jones, M. C. (1995). *Kernel Smoothing*. Chapman &
+       Hall.
+    .. [5] Jones, M. C., Marron, J. S. and Park, B. U. (1991). A simple root n
+       bandwidth selector. *Annals of Statistics* 19, 1919-1932.
 
     Examples
     --------
@@ -539,6 +584,8 @@ def scv_bandwidth(X, *, deriv_order=0, diagonal=False):
     r = _check_deriv_order(deriv_order)
     X, _ = _validated(X, r, "scv")
     n, d = X.shape
+    if d == 1 and r == 0:
+        return np.array([[scv_1d(X[:, 0]) ** 2]])
 
     def select(Xs, H_start):
         if d == 2 and r == 0:
@@ -603,7 +650,8 @@ def lscv_bandwidth(X, *, diagonal=False):
     X : array-like of shape (n_samples, n_features)
         Data, more samples than features, none constant or collinear.
     diagonal : bool, default=False
-        Restrict :math:`H` to diagonal matrices (ks::Hlscv.diag).
+        Restrict :math:`H` to diagonal matrices (ks::Hlscv.diag). No effect
+        for one feature.
 
     Returns
     -------
@@ -621,8 +669,15 @@ def lscv_bandwidth(X, *, diagonal=False):
 
     Notes
     -----
-    The criterion can have several local minima; the optimiser (BFGS on the
-    Cholesky factor) starts from the normal-scale matrix, as ks does.
+    The criterion can have several local minima; the optimiser (L-BFGS-B
+    on the Cholesky factor) starts from the normal-scale matrix, as ks does.
+
+    For one feature the result is ks's exact ``hlscv`` squared
+    (``binned = FALSE, bw.ucv = FALSE``): Brent's method on the interval
+    from the smallest positive distance between two samples to twice the
+    normal-scale bandwidth, which decides the local minimum found
+    (``skdensity._selectors_1d.lscv_1d``; ks's default ``hlscv`` calls
+    ``stats::bw.ucv``, an approximation with binned distances).
 
     References
     ----------
@@ -634,6 +689,8 @@ def lscv_bandwidth(X, *, diagonal=False):
     .. [3] Duong, T. and Hazelton, M. L. (2005). Cross-validation bandwidth
        matrices for multivariate kernel density estimation. *Scandinavian
        J. Statistics* 32, 485-506.
+    .. [4] Wand, M. P. and Jones, M. C. (1995). *Kernel Smoothing*. Chapman &
+       Hall.
 
     Examples
     --------
@@ -652,6 +709,8 @@ def lscv_bandwidth(X, *, diagonal=False):
             UserWarning,
             stacklevel=2,
         )
+    if X.shape[1] == 1:
+        return np.array([[lscv_1d(X[:, 0]) ** 2]])
     pairs = PairProducts(X)
     H = _minimise(lambda H: lscv_criterion(H, pairs, gradient=True), H_start, diagonal)
     return (H + H.T) / 2
