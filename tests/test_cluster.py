@@ -68,22 +68,26 @@ def test_predict_labels_by_basin_not_nearest_centre():
     assert_array_equal(left, low_label)
 
 
-def test_min_cluster_size_merges_small_clusters_into_nearest():
+def test_min_cluster_size_merges_small_clusters_into_neighbour():
     X, y = make_blobs(400, centers=CENTRES[:2], cluster_std=1.0, random_state=1)
-    tiny = np.array([[4.0, 30.0], [4.1, 30.0], [4.0, 30.1]])  # a far cluster of 3
+    # A far cluster of 3, nearer the blob at (8, 0): the path to that blob
+    # stays higher than the path to the other.
+    tiny = np.array([[10.0, 14.0], [10.1, 14.0], [10.0, 14.1]])
     X = np.vstack([X, tiny])
     kde = GaussianKDE(bandwidth=0.6)
-    full = ModeClustering(kde).fit(X)
+    full = ModeClustering(kde, min_cluster_size=1).fit(X)
     sizes = np.bincount(full.labels_[full.labels_ >= 0])
     assert np.count_nonzero(sizes >= 5) == 2 and sizes[full.labels_[-1]] == 3
+    assert full.n_merged_clusters_ == 0
     merged = ModeClustering(kde, min_cluster_size=5).fit(X)
     assert len(merged.cluster_centers_) == 2
-    # The tiny cluster joins the mode nearest to its own mode.
-    tiny_mode = full.cluster_centers_[full.labels_[-1]]
-    nearest = np.argmin(np.linalg.norm(merged.cluster_centers_ - tiny_mode, axis=1))
-    assert_array_equal(merged.labels_[-3:], nearest)
+    assert merged.n_merged_clusters_ == len(full.cluster_centers_) - 2
+    right = np.argmax(merged.cluster_centers_[:, 0])
+    assert_array_equal(merged.labels_[-3:], right)
     assert adjusted_rand_score(y, merged.labels_[:-3]) > 0.99
     assert_array_equal(merged.predict(X), merged.labels_)
+    # The merged cluster keeps the larger one's mode.
+    assert_allclose(merged.cluster_centers_, full.cluster_centers_[:2])
 
 
 def test_max_iter_warns():
