@@ -135,7 +135,8 @@ def level_from_draws(log_f, prob):
     s = np.sort(log_f)
     n = s.size
     q = 1.0 - prob
-    rank = np.clip(np.ceil(q * n).astype(int), 1, n)
+    # Rounded first: 1 - 0.99 is 0.010000000000000009, not a rank above 0.01 n.
+    rank = np.clip(np.ceil(np.round(q * n, 6)).astype(int), 1, n)
     spread = np.rint(np.sqrt(n * q * prob)).astype(int)
     low = np.clip(rank - 1 - spread, 0, n - 1)
     high = np.clip(rank - 1 + spread, 0, n - 1)
