@@ -36,6 +36,7 @@ def test_the_gallery_is_there():
         "plot_optimize_jac_hess",
         "plot_curvature",
         "plot_bandwidth_grid_search",
+        "plot_density_regions_and_conditionals",  # issue 14
     }
     assert expected <= {path.stem for path in EXAMPLES}
     for path in EXAMPLES:  # sphinx-gallery needs an RST title docstring
