@@ -21,7 +21,8 @@ def check_plottable(X):
 
 
 def plot(path, command, estimator, X, names, extra, title):
-    """Density contours of a 2-D fit, the data, and what the command computed."""
+    """Density of a 2-D fit with its 50/90/99% highest density regions, the
+    data, and what the command computed."""
     check_plottable(X)
     import matplotlib
 
@@ -35,8 +36,10 @@ def plot(path, command, estimator, X, names, extra, title):
         np.linspace(lo[1] - pad[1], hi[1] + pad[1], 120),
     )
     log_f = estimator.score_samples(np.column_stack([g0.ravel(), g1.ravel()]))
+    density = np.exp(log_f).reshape(g0.shape)
     fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
-    ax.contourf(g0, g1, np.exp(log_f).reshape(g0.shape), levels=15, cmap="Blues")
+    ax.contourf(g0, g1, density, levels=15, cmap="Blues")
+    _draw_regions(ax, g0, g1, density, estimator)
     if command == "sample":
         ax.scatter(*X.T, s=8, c="0.3", label="data")
         ax.scatter(*extra["samples"].T, s=8, c="tab:orange", label="samples")
@@ -77,6 +80,20 @@ def plot(path, command, estimator, X, names, extra, title):
         ax.legend(loc="best", fontsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+#: Probabilities of the highest density regions every plot outlines.
+REGION_PROBS = (0.99, 0.9, 0.5)
+
+
+def _draw_regions(ax, g0, g1, density, estimator):
+    """The 50/90/99% highest density regions, as labelled contour lines."""
+    regions = estimator.density_level(list(REGION_PROBS), random_state=0)
+    lines = ax.contour(
+        g0, g1, density, levels=regions.level, colors="k", linewidths=[0.6, 0.9, 1.2]
+    )
+    labels = [f"{p:.0%}" for p in REGION_PROBS]
+    ax.clabel(lines, fmt=dict(zip(regions.level, labels, strict=True)), fontsize=7)
 
 
 def _draw_modes(ax, modes):
