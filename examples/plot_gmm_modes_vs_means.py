@@ -110,6 +110,12 @@ ax_bic.plot(range(1, 7), bic, "o-")
 ax_bic.set(xlabel="components", ylabel="BIC", title="Choosing the number of components")
 
 ax.contourf(g0, g1, np.exp(log_f), levels=20, cmap="Blues")
+# The 50/90/99% highest density regions of the mixture.
+regions = gmm.density_level([0.99, 0.9, 0.5], random_state=0)
+lines = ax.contour(
+    g0, g1, np.exp(log_f), levels=regions.level, colors="k", linewidths=0.8
+)
+ax.clabel(lines, fmt=dict(zip(regions.level, ["99%", "90%", "50%"], strict=True)))
 ax.scatter(*X.T, s=3, c="0.5")
 style = {
     "mode": {"marker": "*", "s": 350, "c": "gold"},
