@@ -4,6 +4,7 @@ Gaussian KDE and Gaussian mixture estimators whose ``gradient`` and ``hessian``
 come from closed forms.
 """
 
+from ._distribution import DensityLevelResult
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
 from ._modes import ModeClustering, ModeFindingResult, find_modes
@@ -12,6 +13,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BayesianGaussianMixtureGrad",
+    "DensityLevelResult",
     "GaussianKDE",
     "GaussianMixtureGrad",
     "ModeClustering",
