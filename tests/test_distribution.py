@@ -216,11 +216,16 @@ def test_mixture_marginal_and_integrals_match_explicit_mixtures(kind, covariance
 
 
 @pytest.mark.parametrize(
-    "pair", [("full", "diag"), ("spherical", "kde"), ("tied", "full")]
+    "pair",
+    [("full", "diag"), ("spherical", "kde"), ("tied", "full"), ("bgm", "kde")],
 )
 def test_integrate_product_matches_explicit_double_sum(pair):
     def get(kind):
-        return _kde("scott", 2)[0] if kind == "kde" else _mixture("gmm", kind, 2)
+        if kind == "kde":
+            return _kde("scott", 2)[0]
+        if kind == "bgm":  # normalised: weights e^(a_k) / Z
+            return _mixture("bgm", "full", 2)
+        return _mixture("gmm", kind, 2)
 
     def parts(est):
         if isinstance(est, GaussianKDE):
@@ -283,6 +288,26 @@ def test_boxes_match_cubature_of_score_samples(kind, param):
     res = integrate.cubature(_density(est2), [-40, -40], x[0], rtol=1e-12, atol=1e-15)
     assert res.status == "converged" and res.error < 1e-11
     assert_allclose(est2.cdf(x), [res.estimate], atol=1e-10)
+
+
+def test_vectorised_boxes_and_far_tails():
+    est = _mixture("gmm", "full", 2)
+    low = np.array([[-0.5, -1.0], [0.0, 0.0], [1.0, -np.inf]])
+    high = np.array([[0.7, 0.3], [2.0, 3.0], [np.inf, 1.0]])
+    expected = [est.integrate_box(lo, hi) for lo, hi in zip(low, high, strict=True)]
+    assert_allclose(est.integrate_box(low, high), expected, rtol=1e-14)
+    one_d = est.marginal([0])
+    ends = np.array([[-1.0, 0.5], [2.0, 4.0]])
+    assert one_d.integrate_box_1d(ends, ends + 1).shape == (2, 2)
+    # far in the upper tail the interval keeps its relative precision
+    # (norm.sf is exact there; a difference of CDFs would give 0)
+    kde = GaussianKDE(bandwidth=1.0).fit([[0.0]])
+    assert_allclose(
+        kde.integrate_box_1d(9.0, 10.0),
+        stats.norm.sf(9) - stats.norm.sf(10),
+        rtol=1e-12,
+    )
+    assert_allclose(kde.cdf([[-40.0]]), [stats.norm.cdf(-40)], rtol=1e-12)
 
 
 def test_total_probability_is_one_for_every_estimator():
