@@ -60,6 +60,7 @@ Two paths evaluate these formulas:
 Blocks are sized to stay in cache, row chunks (the unit of ``n_jobs``) to
 stay within scikit-learn's ``working_memory``; rows are padded to full BLAS
 tiles so that each query's result depends on that query alone.
+
 Marginals, conditionals, convolutions and probabilities are closed forms in
 the covariances: they work on the moment form :class:`MomentMixture`
 (normalised log-weights, means, one shared or per-component covariances;
