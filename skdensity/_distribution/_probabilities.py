@@ -1,11 +1,9 @@
-r"""Marginals, conditionals, probabilities and level sets, written once.
+r"""Probabilities, Gaussian integrals and highest density regions.
 
-Every estimator of skdensity is a Gaussian mixture, and so are its marginals
-and conditionals; its box probabilities reduce to normal CDFs and its
-Gaussian integrals to one evaluation of a convolved mixture. The methods of
-:class:`GaussianMixtureDistributionMixin` read the estimator's mixture in
-moment form (``_moment_mixture()``) and build fitted estimators from one
-(``_from_moment_mixture()``); the formulas live in :mod:`skdensity._core`.
+Box probabilities and CDFs are sums of normal CDFs
+(:mod:`skdensity._core._probability`); Gaussian integrals are one
+evaluation of a convolved mixture; density levels are order statistics of
+the density at its own draws.
 """
 
 from dataclasses import dataclass
@@ -14,18 +12,16 @@ from numbers import Integral
 import numpy as np
 from scipy.special import logsumexp
 
-from ._core import (
+from .._core import (
     box_probability,
     check_is_fitted,
-    condition,
-    conditional_moments,
     convolve,
     level_from_draws,
     log_density_derivatives,
-    marginalize,
     sample,
     validate_data,
 )
+from ._inputs import as_generator, as_points, squeeze
 
 
 @dataclass(frozen=True)
@@ -66,335 +62,21 @@ class DensityLevelResult:
     n_samples: int
 
 
-def _as_generator(random_state):
-    """A :class:`numpy.random.Generator` from an int, a generator or None.
-
-    A ``RandomState`` seeds a new generator from one draw; None gives fresh
-    entropy (never the global ``numpy.random`` state).
-    """
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    if random_state is None or isinstance(random_state, Integral):
-        return np.random.default_rng(random_state)
-    raise ValueError(
-        f"random_state must be None, an int, a numpy Generator or RandomState; "
-        f"got {random_state!r}."
-    )
-
-
-def _squeeze(values, scalar):
-    return float(values[0]) if scalar else values
-
-
-class GaussianMixtureDistributionMixin:
-    """Marginals, conditionals, probabilities for Gaussian-mixture estimators.
-
-    A class using this mixin implements ``_moment_mixture()``, returning its
-    density as a :class:`~skdensity._core.MomentMixture` (normalised weights,
-    components in the estimator's own order), and
-    ``_from_moment_mixture(mixture, feature_names)``, returning a fitted
-    estimator of its kind with that density.
-    """
-
-    # -- Inputs ----------------------------------------------------------
-
-    def _feature_indices(self, features):
-        d = self.n_features_in_
-        names = getattr(self, "feature_names_in_", None)
-        if isinstance(features, (str, Integral)):
-            features = [features]
-        try:
-            items = list(features)
-        except TypeError:
-            raise ValueError(
-                f"features must be a column index, a feature name or a list of "
-                f"them; got {features!r}."
-            ) from None
-        if not items:
-            raise ValueError("features is empty: name at least one feature.")
-        index = []
-        for item in items:
-            if isinstance(item, str):
-                if names is None:
-                    raise ValueError(
-                        f"Feature {item!r} is given by name, but the estimator was "
-                        f"fitted without feature names; pass column indices "
-                        f"0..{d - 1}."
-                    )
-                hits = np.flatnonzero(names == item)
-                if not hits.size:
-                    raise ValueError(
-                        f"Unknown feature {item!r}; the features are {list(names)}."
-                    )
-                index.append(int(hits[0]))
-            elif isinstance(item, Integral) and not isinstance(item, bool):
-                if not -d <= item < d:
-                    raise ValueError(
-                        f"Feature index {item} is out of range: the estimator has "
-                        f"{d} features (indices 0..{d - 1}, or negative from the "
-                        f"end)."
-                    )
-                index.append(int(item) % d)
-            else:
-                raise ValueError(
-                    f"features must be column indices or feature names; got {item!r}."
-                )
-        index = np.asarray(index)
-        if np.unique(index).size != index.size:
-            raise ValueError(f"features name a column twice: {items!r}.")
-        return index
-
-    def _names_of(self, index):
-        names = getattr(self, "feature_names_in_", None)
-        return None if names is None else names[index]
-
-    @staticmethod
-    def _points(values, n_features, name, *, allow_infinite=False):
-        """Rows of ``n_features`` floats, and whether one row came as a vector."""
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 0 and n_features == 1:
-            values = values.reshape(1)
-        single = values.ndim == 1
-        rows = values.reshape(1, -1) if single else values
-        if rows.ndim != 2 or rows.shape[1] != n_features or rows.shape[0] == 0:
-            raise ValueError(
-                f"{name} must have shape ({n_features},) or (n, {n_features}); "
-                f"got shape {values.shape}."
-            )
-        bad = np.isnan(rows) if allow_infinite else ~np.isfinite(rows)
-        if bad.any():
-            what = "NaN" if allow_infinite else "NaN or infinite values"
-            raise ValueError(f"{name} contains {what}; pass finite numbers.")
-        return rows, single
-
-    def _checked_conditioning(self, features):
-        check_is_fitted(self)
-        given = self._feature_indices(features)
-        if given.size == self.n_features_in_:
-            raise ValueError(
-                f"features names all {self.n_features_in_} features: nothing is "
-                "left to condition. Leave out at least one feature."
-            )
-        return given
-
-    # -- Marginal and conditional densities ---------------------------------
-
-    def marginal(self, features):
-        r"""The marginal density of some features, as a fitted estimator.
-
-        Parameters
-        ----------
-        features : int, str or sequence of them
-            The features kept (column indices, negative from the end, or
-            names when the estimator was fitted on a DataFrame), in the order
-            the marginal has them. The others are integrated out.
-
-        Returns
-        -------
-        estimator : fitted estimator
-            A :class:`GaussianKDE` (kernel covariance the sub-matrix of
-            :math:`H`, same centres' coordinates and weights) for a KDE; a
-            :class:`GaussianMixtureGrad` of the same ``covariance_type``
-            (sub-means and sub-covariances, same weights) for a mixture.
-            Its ``score_samples``, ``gradient``, ``hessian``, ``sample`` and
-            :func:`find_modes` work as on any fitted estimator.
-
-        Raises
-        ------
-        ValueError
-            For an empty, repeated, out-of-range or unknown feature.
-
-        Notes
-        -----
-        Integrating :math:`x_{\bar S}` out of
-        :math:`\sum_k w_k \mathcal N(x; \mu_k, \Sigma_k)` leaves
-        :math:`\sum_k w_k \mathcal N(x_S; \mu_{k,S}, \Sigma_{k,SS})`: a
-        Gaussian mixture of the same form. As :class:`scipy.stats.gaussian_kde`
-        ``.marginal``. For a :class:`BayesianGaussianMixtureGrad`, whose
-        ``exp(score_samples)`` integrates to :math:`\sum_k e^{a_k} < 1`,
-        this is the marginal of the normalised density, with weights
-        :math:`e^{a_k} / \sum_j e^{a_j}`.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skdensity import GaussianKDE
-        >>> X = np.random.default_rng(0).normal(size=(100, 3))
-        >>> kde = GaussianKDE().fit(X)
-        >>> m = kde.marginal([2, 0])
-        >>> m.n_features_in_
-        2
-        >>> bool(np.allclose(m.covariance_, kde.covariance_[np.ix_([2, 0], [2, 0])]))
-        True
-        """
-        check_is_fitted(self)
-        index = self._feature_indices(features)
-        mixture = marginalize(self._moment_mixture(), index)
-        return self._from_moment_mixture(mixture, self._names_of(index))
-
-    def conditional(self, features, values):
-        r"""The density of the other features given fixed values of these.
-
-        Parameters
-        ----------
-        features : int, str or sequence of them
-            The features held fixed (column indices or names); at least one
-            feature must be left free.
-        values : float or array-like of shape (n_given,)
-            Their values, in the order of ``features``.
-
-        Returns
-        -------
-        estimator : fitted estimator
-            The conditional density of the free features (in their original
-            order) as a fitted estimator: a :class:`GaussianKDE` with shifted
-            centres, reweighted kernels and one shared kernel covariance (the
-            Schur complement, so it keeps the shared fast path) for a KDE; a
-            :class:`GaussianMixtureGrad` of the same ``covariance_type`` for
-            a mixture (a ``"diag"`` or ``"spherical"`` mixture's conditional
-            only reweights its components).
-
-        Raises
-        ------
-        ValueError
-            For bad features, all features given, or values of the wrong
-            length or not finite.
-
-        See Also
-        --------
-        conditional_mean, conditional_covariance : Its moments, for many
-            values at once.
-
-        Notes
-        -----
-        Split each component over the given features :math:`g` and the free
-        ones :math:`r`. Given :math:`x_g = v`,
-
-        .. math::
-
-            f(x_r \mid v) = \frac{f(x_r, v)}{f_g(v)}
-            = \sum_k \tilde w_k\, \mathcal N\big(x_r;\;
-              \mu_{k,r} + \Sigma_{k,rg}\Sigma_{k,gg}^{-1}(v - \mu_{k,g}),\;
-              \Sigma_{k,rr} - \Sigma_{k,rg}\Sigma_{k,gg}^{-1}\Sigma_{k,gr}\big),
-            \qquad
-            \tilde w_k = \frac{w_k\, \mathcal N(v; \mu_{k,g}, \Sigma_{k,gg})}
-                              {\sum_j w_j\, \mathcal N(v; \mu_{j,g}, \Sigma_{j,gg})},
-
-        computed from one Cholesky factorisation of each covariance with
-        the given features first (the shift and the Schur complement come
-        out of its blocks, with no subtraction), and the weights in
-        log-space, so that values far from the data still give a proper
-        density.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skdensity import GaussianKDE
-        >>> X = np.random.default_rng(0).normal(size=(200, 2))
-        >>> kde = GaussianKDE().fit(X)
-        >>> c = kde.conditional([0], [0.5])   # density of x1 given x0 = 0.5
-        >>> y = np.array([[0.2]])
-        >>> joint = kde.score_samples([[0.5, 0.2]])
-        >>> given = kde.marginal([0]).score_samples([[0.5]])
-        >>> bool(np.allclose(c.score_samples(y), joint - given))
-        True
-        """
-        given = self._checked_conditioning(features)
-        v, single = self._points(values, given.size, "values")
-        if not single:
-            raise ValueError(
-                f"values must have shape ({given.size},): one point to "
-                f"condition on; use conditional_mean for many."
-            )
-        mixture = condition(self._moment_mixture(), given, v[0])
-        free = np.setdiff1d(np.arange(self.n_features_in_), given)
-        return self._from_moment_mixture(mixture, self._names_of(free))
-
-    def _conditional_moments(self, features, values):
-        given = self._checked_conditioning(features)
-        V, single = self._points(values, given.size, "values")
-        mean, cov = conditional_moments(self._moment_mixture(), given, V)
-        return (mean[0], cov[0]) if single else (mean, cov)
-
-    def conditional_mean(self, features, values):
-        r"""Mean of the other features given fixed values of these.
-
-        Parameters
-        ----------
-        features : int, str or sequence of them
-            The features held fixed.
-        values : array-like of shape (n_given,) or (n_points, n_given)
-            One point or many to condition on.
-
-        Returns
-        -------
-        mean : ndarray of shape (n_free,) or (n_points, n_free)
-            :math:`E[x_r \mid x_g = v] = \sum_k \tilde w_k(v)\, m_k(v)`, with
-            the weights and means of :meth:`conditional`. For a KDE this is
-            the Nadaraya-Watson regression of the free features on the given
-            ones, corrected by the kernel's own slope
-            :math:`H_{rg} H_{gg}^{-1}`.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skdensity import GaussianMixtureGrad
-        >>> rng = np.random.default_rng(0)
-        >>> X = rng.multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], size=500)
-        >>> gm = GaussianMixtureGrad(random_state=0).fit(X)
-        >>> gm.conditional_mean([0], [[1.0], [2.0]]).shape
-        (2, 1)
-        """
-        return self._conditional_moments(features, values)[0]
-
-    def conditional_covariance(self, features, values):
-        r"""Covariance of the other features given fixed values of these.
-
-        Parameters
-        ----------
-        features : int, str or sequence of them
-            The features held fixed.
-        values : array-like of shape (n_given,) or (n_points, n_given)
-            One point or many to condition on.
-
-        Returns
-        -------
-        covariance : ndarray of shape (n_free, n_free) or (n_points, n_free, n_free)
-            :math:`\sum_k \tilde w_k(v)\,[S_k + (m_k - \bar m)(m_k - \bar
-            m)^\top]`: the components' Schur complements :math:`S_k` plus the
-            spread of their conditional means :math:`m_k(v)` about the mean
-            :math:`\bar m`.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skdensity import GaussianMixtureGrad
-        >>> rng = np.random.default_rng(0)
-        >>> X = rng.multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], size=500)
-        >>> gm = GaussianMixtureGrad(random_state=0).fit(X)
-        >>> S = gm.conditional_covariance([0], [1.0])
-        >>> c = gm.covariances_[0]
-        >>> bool(np.allclose(S, c[1, 1] - c[1, 0] ** 2 / c[0, 0]))
-        True
-        """
-        return self._conditional_moments(features, values)[1]
-
-    # -- Probabilities -------------------------------------------------------
+class ProbabilitiesMixin:
+    """``cdf``, ``integrate_*`` and ``density_level``."""
 
     def _box(self, low, high, maxpts, abseps, random_state):
         low, high = np.broadcast_arrays(
             np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
         )
         d = self.n_features_in_
-        low, single = self._points(low, d, "low", allow_infinite=True)
-        high, _ = self._points(high, d, "high", allow_infinite=True)
+        low, single = as_points(low, d, "low", allow_infinite=True)
+        high, _ = as_points(high, d, "high", allow_infinite=True)
         p = box_probability(
             self._moment_mixture(), low, high, maxpts=maxpts, abseps=abseps,
-            rng=_as_generator(random_state) if d > 2 else None,
+            rng=as_generator(random_state) if d > 2 else None,
         )  # fmt: skip
-        return _squeeze(p, single)
+        return squeeze(p, single)
 
     def cdf(self, X, *, maxpts=None, abseps=1e-5, random_state=None):
         r"""Cumulative distribution function :math:`P(X' \le x)`, componentwise.
@@ -571,7 +253,7 @@ class GaussianMixtureDistributionMixin:
         """
         check_is_fitted(self)
         d = self.n_features_in_
-        points, single = self._points(mean, d, "mean")
+        points, single = as_points(mean, d, "mean")
         cov = np.asarray(cov, dtype=np.float64)
         if cov.ndim == 0 and d == 1:
             cov = cov.reshape(1, 1)
@@ -590,7 +272,7 @@ class GaussianMixtureDistributionMixin:
             )
         mixture = convolve(self._moment_mixture(), (cov + cov.T) / 2)
         log_value = log_density_derivatives(points, mixture, 0)[0]
-        return _squeeze(np.exp(log_value), single)
+        return squeeze(np.exp(log_value), single)
 
     def integrate_product(self, other):
         r"""Integral of the product of two fitted densities, :math:`\int f g\,dx`.
@@ -632,7 +314,7 @@ class GaussianMixtureDistributionMixin:
         True
         """
         check_is_fitted(self)
-        if not isinstance(other, GaussianMixtureDistributionMixin):
+        if not isinstance(other, ProbabilitiesMixin):
             raise ValueError(
                 f"other must be a fitted GaussianKDE, GaussianMixtureGrad or "
                 f"BayesianGaussianMixtureGrad; got {type(other).__name__}."
@@ -670,8 +352,6 @@ class GaussianMixtureDistributionMixin:
                 ]
             )
         return float(np.exp(logsumexp(log_terms + g.log_weights)))
-
-    # -- Level sets ----------------------------------------------------------
 
     def density_level(self, prob, *, n_samples=10_000, random_state=None):
         r"""Density thresholds of the highest density regions of given probability.
@@ -740,7 +420,7 @@ class GaussianMixtureDistributionMixin:
                 f"n_samples must be an integer >= 2; got {n_samples!r}. The "
                 f"Monte Carlo error shrinks like 1/sqrt(n_samples)."
             )
-        draws = sample(self._moment_mixture(), n_samples, _as_generator(random_state))
+        draws = sample(self._moment_mixture(), n_samples, as_generator(random_state))
         log_f = self._evaluate(draws, 0)[0]
         log_level, level_std, coverage_std = level_from_draws(log_f, p.reshape(-1))
         shape = p.shape
