@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import cKDTree
 
 from .._core import gen_batches, working_memory_bytes
@@ -45,10 +45,10 @@ from ._ascent import _FLAT_TOL
 #: Nearest training points searched for basins that touch: ``2 d + 2``
 #: within these bounds.
 _NEIGHBORS = (8, 32)
-#: Segments kept per pair of touching basins (those with the highest ends).
+#: Segments kept per pair of touching basins, and pairs per mode: those
+#: likely highest (ends high and close, see ``_candidate_segments``).
 _SEGMENTS_PER_PAIR = 2
-#: Pairs of touching basins kept per mode (those with the highest segments).
-_PAIRS_PER_MODE = 4
+_PAIRS_PER_MODE = 3
 #: Nearest modes joined to each mode by a straight segment.
 _MODE_NEIGHBORS = 2
 #: Spacing (scale units) of the samples on a segment, and their largest number.
@@ -336,16 +336,33 @@ def _candidate_segments(ascent, X, point_mode, modes, log_density):
     swap = a > b
     i, j = np.where(swap, j, i), np.where(swap, i, j)
     a, b = np.minimum(a, b), np.maximum(a, b)
-    top = np.minimum(f_point[i], f_point[j])  # the segment can only be lower
-    keep = _best_in_groups(a * k + b, top, _SEGMENTS_PER_PAIR)
-    i, j, a, b, top = i[keep], j[keep], a[keep], b[keep], top[keep]
-    keep = _best_in_groups(a, top, _PAIRS_PER_MODE * _SEGMENTS_PER_PAIR)
-    keep |= _best_in_groups(b, top, _PAIRS_PER_MODE * _SEGMENTS_PER_PAIR)
+    # Rank segments before sampling them by the lower end, less the dip
+    # halfway between two lone kernels D scale units apart (D^2 / 8).
+    likely = np.minimum(f_point[i], f_point[j]) - ascent.norm(X[i] - X[j]) ** 2 / 8
+    pair = a.astype(np.int64) * k + b
+    keep = _best_in_groups(pair, likely, _SEGMENTS_PER_PAIR)
+    i, j, a, b, pair, likely = (
+        i[keep], j[keep], a[keep], b[keep], pair[keep], likely[keep]
+    )  # fmt: skip
+    # Each mode's best pairs, counted over both ends.
+    pairs, at, best = _group_max(pair, likely)
+    ends = np.concatenate([pairs // k, pairs % k])
+    chosen = _best_in_groups(ends, np.concatenate([best, best]), _PAIRS_PER_MODE)
+    chosen = chosen[: len(pairs)] | chosen[len(pairs) :]
+    keep = chosen[at]
     i, j, a, b = i[keep], j[keep], a[keep], b[keep]
     # Straight segments to the nearest modes, and whatever joins the rest.
     # (A straight segment can beat the touching points' paths: a basin's
-    # only points may lie below its saddles.)
+    # only points may lie below its saddles.) Not where a touching segment
+    # already runs from next to one mode to next to the other.
     mode_pairs = _mode_pairs(modes @ ascent.whiten, np.column_stack([a, b]))
+    at_modes = (ascent.norm(X[i] - modes[a]) <= 0.25) & (
+        ascent.norm(X[j] - modes[b]) <= 0.25
+    )
+    covered = np.unique(a[at_modes].astype(np.int64) * k + b[at_modes])
+    mode_pairs = mode_pairs[
+        ~np.isin(mode_pairs[:, 0].astype(np.int64) * k + mode_pairs[:, 1], covered)
+    ]
     pairs = np.vstack([np.column_stack([a, b]), mode_pairs])
     start = np.vstack([X[i], modes[mode_pairs[:, 0]]])
     end = np.vstack([X[j], modes[mode_pairs[:, 1]]])
@@ -370,6 +387,14 @@ def _touching_edges(ascent, X, point_mode):
     i, j = np.minimum(i[cross], j[cross]), np.maximum(i[cross], j[cross])
     edge = np.unique(i.astype(np.int64) * len(X) + j)
     return (edge // len(X)).astype(np.intp), (edge % len(X)).astype(np.intp)
+
+
+def _group_max(group, value):
+    """Distinct groups, the group of each element, and each group's maximum."""
+    groups, at = np.unique(group, return_inverse=True)
+    best = np.full(len(groups), -np.inf)
+    np.maximum.at(best, at, value)
+    return groups, at, best
 
 
 def _best_in_groups(group, value, count):
@@ -539,17 +564,27 @@ def _best_per_pair(pairs, value):
 
 
 def _maximum_spanning_tree(k, pairs, value, first=None):
-    """Indices of the edges of a maximum spanning tree (Kruskal); among
-    equal values, edges ``first`` come first."""
-    root = np.arange(k)
-    tree = []
+    """Indices of the edges of a maximum spanning tree (Kruskal's, by
+    scipy's minimum spanning tree on the edges' ranks); among equal values,
+    edges ``first`` come first."""
     first = np.zeros(len(pairs), dtype=bool) if first is None else first
-    for e in np.lexsort((~first, -value)):
-        a, b = _find(root, pairs[e, 0]), _find(root, pairs[e, 1])
-        if a != b:
-            root[max(a, b)] = min(a, b)
-            tree.append(e)
-    return np.asarray(tree, dtype=np.intp)
+    order = np.lexsort((~first, -value))
+    # The best edge of each pair (a graph has one edge per pair).
+    p = pairs[order]
+    seen = np.unique(p[:, 0].astype(np.int64) * k + p[:, 1], return_index=True)[1]
+    best = order[np.sort(seen)]
+    rank = np.empty(len(pairs))
+    rank[order] = np.arange(1, len(pairs) + 1)  # positive: 0 is "no edge"
+    graph = coo_array(
+        (rank[best], (pairs[best, 0], pairs[best, 1])), shape=(k, k)
+    ).tocsr()
+    tree = minimum_spanning_tree(graph).tocoo()
+    at = {(a, b): e for e, (a, b) in zip(best, pairs[best].tolist(), strict=True)}
+    rows, cols = np.minimum(tree.row, tree.col), np.maximum(tree.row, tree.col)
+    return np.array(
+        [at[r, c] for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+        dtype=np.intp,
+    )
 
 
 def _find(root, i):
