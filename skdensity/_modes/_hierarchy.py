@@ -17,18 +17,22 @@ How the saddles are found (see :func:`build_hierarchy`):
    its mode at its own level by its ascent path, so a neighbouring pair
    ``(x, y)`` gives a path between their modes whose lowest point is the
    lowest point of the segment ``[x, y]``.
-2. The lowest point of each candidate segment, sampled and refined by
-   bracketing; a pair's value is that of its best segment.
+2. The lowest point of each candidate segment, sampled every half scale
+   unit; a pair's value is that of its best segment.
 3. The maximum spanning tree of the modes under these values: the best path
-   between any two modes runs along it (Kruskal).
+   between any two modes runs along it (Kruskal). Its edges' lowest points
+   are bracketed more finely, and the tree is rebuilt until they all are.
 4. Each tree edge's lowest point starts a search for an index-1 saddle
    (Newton's method for :math:`\nabla \log f = 0` that climbs along the
-   negative-curvature directions and descends along the one positive). The
-   saddle is accepted only if the gradient vanishes, the Hessian has exactly
-   one positive eigenvalue, its log-density is not below the path's lowest
-   point, and the ascents that start on either side of it along the
-   unstable direction reach the edge's two modes. Otherwise the path's lowest
-   point is kept and flagged.
+   negative-curvature directions and descends along the one positive). A
+   saddle is confirmed if the gradient vanishes, the Hessian has exactly one
+   positive eigenvalue, and the ascents that start on either side of it
+   along the unstable direction reach two modes. It refines the edge if
+   those are the edge's modes and it is not below the edge's path; one
+   joining another pair becomes an edge of its own, and the tree is
+   rebuilt, until every tree edge has been searched (above five features,
+   only those of the 32 most prominent merges). Elsewhere the path's lowest
+   point stands, flagged.
 5. The merge tree by the elder rule over the tree edges, highest first.
 """
 
