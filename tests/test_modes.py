@@ -162,14 +162,14 @@ def test_newton_never_lands_farther_than_it_started(monkeypatch):
     import skdensity._modes._ascent as ascent_module
 
     iterates = []
-    original = ascent_module._newton_iteration
+    original = ascent_module._iteration
 
-    def spy(ascent, Xa, active, state, tol):
-        step = original(ascent, Xa, active, state, tol)
+    def spy(ascent, Xa, active, state, newton):
+        step = original(ascent, Xa, active, state, newton)
         iterates.append((active.copy(), (Xa + step)[:, 0]))
         return step
 
-    monkeypatch.setattr(ascent_module, "_newton_iteration", spy)
+    monkeypatch.setattr(ascent_module, "_iteration", spy)
     starts = np.array([1.2, 3.0, -0.4])
     result = find_modes(SoftPeak(), starts[:, None], method="newton")
     for active, x in iterates:

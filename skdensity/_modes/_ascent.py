@@ -32,6 +32,14 @@ _CONTRACTION = 0.75
 #: Newton steps longer than this (scale units) must still ascend at their
 #: midpoint: a long step could otherwise cross a valley into another basin.
 _MIDPOINT_RADIUS = 0.5
+#: Largest local error (scale units) of a fixed-point step as a step of the
+#: gradient flow (Euler against Heun); longer-erring steps are halved.
+_FLOW_TOL = 0.05
+_FLOW_RTOL = 0.25
+#: ... and must point within this cosine of the flow's direction: where the
+#: Hessian is ill-conditioned a long Newton step can cut across the flow,
+#: and a basin boundary, even inside a concave region.
+_NEWTON_COSINE = 0.5
 #: Newton steps need the scaled Hessian of log f at least this negative
 #: definite (largest eigenvalue below minus this); flatter points take the
 #: fixed-point step.
@@ -265,32 +273,27 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
     :math:`q = \|p_t\| / \|p_{t-1}\|`, is at most ``max(tol, resolution)``
     and the step itself at most the square root of that; a rate of 1 or more
     (no contraction) or unknown (the first step, or the first after a
-    rejected Newton step) never converges. A step within the resolution of
-    the coordinates (a few ulps) ends the iteration too: the point cannot
-    move.
+    rejected step) never converges. A step within the resolution of the
+    coordinates (a few ulps) ends the iteration too: the point cannot move.
     """
     m = X.shape[0]
     active = np.arange(m)
     if stop is not None:
         converged[:] = stop(X)
         active = active[~converged]
-    prev_norm = np.full(m, np.nan)
-    state = _NewtonState(X, prev_norm) if newton else None
+    state = _StepState(X)
     for _ in range(max_iter):
         if active.size == 0:
             break
         Xa = X[active]
-        if newton:
-            step = _newton_iteration(ascent, Xa, active, state, tol)
-        else:
-            step = ascent.fixed_point_step(Xa)
+        step = _iteration(ascent, Xa, active, state, newton)
         floor = ascent.resolution(Xa)
         Xa += step
         X[active] = Xa
         n_iter[active] += 1
         norm = ascent.norm(step)
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = norm / prev_norm[active]
+            q = norm / state.prev_norm[active]
             est = np.where(q < 1.0, norm * q / (1.0 - q), np.inf)
         bound = np.maximum(tol, floor)
         est[norm <= floor] = 0.0
@@ -299,73 +302,164 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
         if stop is not None:
             done |= stop(Xa)
         converged[active[done]] = True
-        prev_norm[active] = norm
+        state.prev_norm[active] = norm
         active = active[~done]
 
 
-class _NewtonState:
-    """Per-start memory of the Newton iteration: the point before the last
-    step with its gradient and Hessian, whether that step was a Newton step
-    still to be verified, and the step."""
+class _StepState:
+    """Per-start memory of the iteration: the point before the last step
+    with its derivatives, what that step was (``_NEWTON`` or ``_FIXED``, to
+    be verified where it landed), the step, the fraction ``alpha`` of the
+    fixed-point step it took, and the length of the last accepted step."""
 
-    def __init__(self, X, prev_norm):
+    def __init__(self, X):
         m, d = X.shape
         self.back_x = np.empty_like(X)
         self.back_grad = np.empty_like(X)
         self.back_hess = np.empty((m, d, d))
-        self.pending = np.zeros(m, dtype=bool)
+        self.kind = np.zeros(m, dtype=np.int8)
         self.step = np.empty_like(X)
-        self.prev_norm = prev_norm
+        self.alpha = np.ones(m)
+        self.prev_norm = np.full(m, np.nan)
 
 
-def _newton_iteration(ascent, Xa, active, state, tol):
-    r"""One safeguarded Newton iteration on the active rows; returns the steps.
+_NEWTON, _FIXED = 1, 2
 
-    Every row gets :math:`\nabla \log f` and :math:`\nabla^2 \log f` at its
-    point from one evaluation (``gradient_and_hessian``). A Newton step
-    :math:`p` from :math:`x` is proposed where :math:`-\nabla^2 \log f(x)`
-    is positive definite and :math:`\|p\|_S \le 2`; a step longer than
-    half a scale unit must also still ascend at its midpoint,
-    :math:`\nabla \log f(x + p/2)^\top p > 0`. It is accepted at the next
-    iteration, from the derivatives at :math:`y = x + p`, only if
-    :math:`-\nabla^2 \log f(y)` is positive definite too and the Newton
-    step from :math:`y` is at most 3/4 of :math:`p` (the natural
-    monotonicity test of Deuflhard); otherwise the row returns to
-    :math:`x`. A step that fails any test is replaced by the fixed-point
-    step (mean shift), which climbs monotonically. A Newton step thus never
-    lands where log f is not concave, nor where the quadratic model it
-    trusted has stopped contracting: it cannot run past the mode into a
-    valley, the way out of the basin.
+
+def _flow_error(before, after, alpha):
+    r"""How far a fixed-point step of time ``alpha`` strays from the flow,
+    relative to what is allowed.
+
+    ``before`` and ``after`` are the flow's velocity :math:`v = L^\top
+    \nabla\log f` (whitened coordinates) where the step starts and lands.
+    Euler's and Heun's steps differ by :math:`e = \tfrac{\alpha}{2} \|v_1
+    - v_0\|`, the usual estimate of the local error; the step is acceptable
+    when :math:`e \le \tau_a + \tau_r \alpha \|v_0\|` (``_FLOW_TOL``,
+    ``_FLOW_RTOL``), and this returns the ratio of the two sides (at most 1
+    passes). The relative part lets a start far from the data approach it
+    in a few geometric steps; the absolute part lets the end game near a
+    mode take whole mean-shift steps.
     """
-    grad, hess = ascent.gradient_and_hessian(Xa)
-    step, use_newton = ascent.newton_step(grad, hess)
-    norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
-    # Verify the Newton step that brought each pending row here.
-    pending = state.pending[active]
-    if pending.any():
-        came = ascent.norm(state.step[active])
-        back = pending & ~(use_newton & (norm <= _CONTRACTION * came))
-        if back.any():
-            rows = active[back]
-            Xa[back] = state.back_x[rows]
-            grad[back] = state.back_grad[rows]
-            hess[back] = state.back_hess[rows]
-            use_newton[back] = False
-            state.prev_norm[rows] = np.nan
-    # Long Newton steps must still climb at their midpoint.
-    long = np.flatnonzero(use_newton & (norm > _MIDPOINT_RADIUS))
-    if long.size:
-        middle = Xa[long] + 0.5 * step[long]
-        ahead = np.einsum("ij,ij->i", ascent.gradient(middle), step[long])
-        use_newton[long[~(ahead > 0)]] = False
-    fallback = np.flatnonzero(~use_newton)
-    if fallback.size:
-        step[fallback] = ascent.fixed_point_step(
-            Xa[fallback], grad[fallback], hess[fallback]
+    error = 0.5 * alpha * np.linalg.norm(after - before, axis=1)
+    allowed = _FLOW_TOL + _FLOW_RTOL * alpha * np.linalg.norm(before, axis=1)
+    return error / allowed
+
+
+def _iteration(ascent, Xa, active, state, newton):
+    r"""One safeguarded iteration on the active rows; returns the steps.
+
+    Every step is verified where it lands, from the derivatives evaluated
+    there for the next step, and undone if it fails: the row returns to
+    where it was and takes a shorter fixed-point step instead.
+
+    *Fixed-point steps* (mean shift, Carreira-Perpinan's fixed point, the
+    safeguarded gradient step) follow the gradient flow :math:`\dot x = S
+    \nabla\log f`, whose basins of attraction define the labels. A
+    mean-shift step is an Euler step of the flow with time step
+    :math:`\alpha = 1`; it cuts corners where the flow bends, which near a
+    basin boundary is the way into the neighbouring basin. So a step of time
+    :math:`\alpha` is kept only if its local error (Euler against Heun,
+    :func:`_flow_error`) is within ``_FLOW_TOL`` scale units plus
+    ``_FLOW_RTOL`` of its length, where it lands and, for a step longer than
+    half a scale unit, already at its midpoint; otherwise :math:`\alpha` is
+    halved. After a kept step :math:`\alpha` doubles again, up to 1: near a
+    mode every mean-shift step is kept.
+
+    *Newton steps* (``newton``): from :math:`x`, where
+    :math:`-\nabla^2 \log f(x)` is positive definite and :math:`\|p\|_S \le
+    2`; a step longer than half a scale unit must also still ascend at its
+    midpoint, :math:`\nabla \log f(x + p/2)^\top p > 0`, and head within 60
+    degrees of the flow (in scale units: where the Hessian is
+    ill-conditioned a long Newton step can cut across the flow, and a basin
+    boundary, inside a concave region). It is kept where it
+    lands, :math:`y = x + p`, only if :math:`-\nabla^2 \log f(y)` is positive
+    definite too and the Newton step from :math:`y` is at most 3/4 of
+    :math:`p` (the natural monotonicity test of Deuflhard). A Newton step
+    thus never lands where log f is not concave, nor where the quadratic
+    model it trusted has stopped contracting.
+    """
+    need_hess = newton or ascent.kind == "other"
+    if need_hess:
+        grad, hess = ascent.gradient_and_hessian(Xa)
+    else:
+        grad, hess = ascent.gradient(Xa), None
+    alpha = np.minimum(1.0, 2.0 * state.alpha[active])
+    kind = state.kind[active]
+    if newton:
+        step, use_newton = ascent.newton_step(grad, hess)
+        norm = ascent.norm(np.where(use_newton[:, None], step, 0.0))
+    else:
+        step, use_newton = np.empty_like(grad), np.zeros(len(grad), dtype=bool)
+    # Verify the step that brought each row here.
+    came = state.step[active]
+    back = np.zeros(len(grad), dtype=bool)
+    if newton:
+        was_newton = kind == _NEWTON
+        back[was_newton] = ~(use_newton & (norm <= _CONTRACTION * ascent.norm(came)))[
+            was_newton
+        ]
+    was_fixed = np.flatnonzero(kind == _FIXED)
+    if was_fixed.size:
+        rows = active[was_fixed]
+        flow_error = _flow_error(
+            ascent.scaled_gradient(state.back_grad[rows]),
+            ascent.scaled_gradient(grad[was_fixed]),
+            state.alpha[rows],
         )
+        back[was_fixed] = flow_error > 1.0
+    if back.any():
+        rows = active[back]
+        Xa[back] = state.back_x[rows]
+        grad[back] = state.back_grad[rows]
+        if need_hess:
+            hess[back] = state.back_hess[rows]
+        use_newton[back] = False
+        # A failed fixed-point step is retried at half its length; a failed
+        # Newton step gives way to a whole fixed-point step.
+        alpha[back] = np.where(kind[back] == _FIXED, 0.5 * state.alpha[rows], 1.0)
+        state.prev_norm[rows] = np.nan
+    if newton:
+        # Long Newton steps must head where the flow heads, and still climb
+        # at their midpoint.
+        long = np.flatnonzero(use_newton & (norm > _MIDPOINT_RADIUS))
+        if long.size:
+            velocity = ascent.scaled_gradient(grad[long])
+            course = step[long] @ ascent.whiten
+            cosine = np.einsum("ij,ij->i", velocity, course) / (
+                np.linalg.norm(velocity, axis=1) * np.linalg.norm(course, axis=1)
+            )
+            use_newton[long[~(cosine >= _NEWTON_COSINE)]] = False
+            long = long[cosine >= _NEWTON_COSINE]
+        if long.size:
+            middle = Xa[long] + 0.5 * step[long]
+            ahead = np.einsum("ij,ij->i", ascent.gradient(middle), step[long])
+            use_newton[long[~(ahead > 0)]] = False
+    fixed = np.flatnonzero(~use_newton)
+    if fixed.size:
+        full = ascent.fixed_point_step(
+            Xa[fixed], grad[fixed], None if hess is None else hess[fixed]
+        )
+        step[fixed] = alpha[fixed, None] * full
+        # A long step is halved at once if the flow already bends by its
+        # midpoint (the check where it lands cannot see a bend and return).
+        long = fixed[ascent.norm(step[fixed]) > _MIDPOINT_RADIUS]
+        if long.size:
+            middle = ascent.gradient(Xa[long] + 0.5 * step[long])
+            bends = (
+                _flow_error(
+                    ascent.scaled_gradient(grad[long]),
+                    ascent.scaled_gradient(middle),
+                    alpha[long],
+                )
+                > 1.0
+            )
+            step[long[bends]] *= 0.5
+            alpha[long[bends]] *= 0.5
     state.back_x[active] = Xa
     state.back_grad[active] = grad
-    state.back_hess[active] = hess
-    state.pending[active] = use_newton
+    if need_hess:
+        state.back_hess[active] = hess
+    state.kind[active] = np.where(use_newton, _NEWTON, _FIXED)
+    state.alpha[active] = np.where(use_newton, 1.0, alpha)
     state.step[active] = step
     return step
