@@ -62,18 +62,25 @@ def _basins_1d(data, h, lo, hi, n_grid=200_001):
     return roots[is_mode], roots[~is_mode]
 
 
-def _flow_end(x0, data, H, t_end=400.0):
-    """End of the gradient flow dx/dt = H grad log f from x0 (direct sums)."""
+def _flow_ends(X0, data, H, t_end=4000.0):
+    """Ends of the gradient flow dx/dt = H grad log f from each row of X0
+    (direct sums; all starts integrated together, each to rtol 1e-10)."""
+    X0 = np.atleast_2d(X0)
+    m, d = X0.shape
     P = np.linalg.inv(H)
 
-    def field(t, x):
-        r = data - x
-        q = np.einsum("ij,jk,ik->i", r, P, r)
-        w = np.exp(-0.5 * (q - q.min()))
-        return H @ (P @ (w @ r)) / w.sum()
+    def field(t, flat):
+        x = flat.reshape(m, d)
+        r = data[None, :, :] - x[:, None, :]
+        q = np.einsum("mnj,jk,mnk->mn", r, P, r)
+        w = np.exp(-0.5 * (q - q.min(axis=1, keepdims=True)))
+        mean_shift = np.einsum("mn,mnj->mj", w, r) / w.sum(axis=1, keepdims=True)
+        return mean_shift.ravel()  # H grad log f = local mean - x
 
-    sol = integrate.solve_ivp(field, (0, t_end), x0, rtol=1e-10, atol=1e-12)
-    return sol.y[:, -1]
+    sol = integrate.solve_ivp(
+        field, (0, t_end), X0.ravel(), rtol=1e-10, atol=1e-12, method="DOP853"
+    )
+    return sol.y[:, -1].reshape(m, d)
 
 
 # ---------------------------------------------------------------------------
@@ -115,25 +122,32 @@ def test_1d_labels_are_the_basins_between_neighbouring_minima(method, seed):
     assert_allclose(result.modes[result.labels, 0], expected, atol=1e-7 * h)
 
 
+@pytest.fixture(scope="module", params=[103, 205])
+def scattered_2d(request):
+    """Scattered 2-D data with many modes, a diagonal kernel, random starts,
+    and where the flow takes each start."""
+    rng = np.random.default_rng(request.param)
+    data = rng.normal(size=(40, 2)) * [3, 2]
+    H = np.diag(rng.uniform(0.3, 0.8, 2) ** 2)
+    starts = rng.uniform(data.min(0), data.max(0), (150, 2))
+    return data, H, starts, _flow_ends(starts, data, H)
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_2d_labels_follow_the_gradient_flow(method):
-    rng = np.random.default_rng(1)
-    data = np.concatenate(
-        [
-            rng.normal([0, 0], 1.0, (25, 2)),
-            rng.normal([3.5, 1.0], 0.8, (20, 2)),
-            rng.normal([1.0, 4.0], 1.2, (15, 2)),
-        ]
-    )
-    H = np.array([[0.5, 0.1], [0.1, 0.35]])
-    kde = GaussianKDE(H).fit(data)
-    starts = rng.uniform(data.min(0) - 1, data.max(0) + 1, (60, 2))
-    result = find_modes(kde, starts, method=method, tol=1e-8)
+def test_2d_labels_follow_the_gradient_flow(method, scattered_2d):
+    # Whole mean-shift steps (Euler steps of the flow) used to cut corners
+    # into the next basin (seed 103: ~1% of starts), and a long Newton step
+    # could cross a basin boundary inside a concave region (seed 205).
+    data, H, starts, ends = scattered_2d
+    result = find_modes(GaussianKDE(H).fit(data), starts, method=method, tol=1e-8)
     assert result.converged.all()
-    ends = np.array([_flow_end(x0, data, H) for x0 in starts])
     reached = result.modes[result.labels]
-    # The flow's end is a mode to its own tolerance; ours must be that mode.
-    assert_allclose(reached, ends, atol=1e-4)
+    differ = np.flatnonzero(np.any(np.abs(reached - ends) > 1e-4, axis=1))
+    # A start may differ only if it lies on a basin boundary to within 0.03
+    # (a twentieth of a bandwidth): flows from 0.03 around it part ways.
+    for i in differ:
+        around = starts[i] + 0.03 * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]])
+        assert np.ptp(_flow_ends(around, data, H), axis=0).max() > 1e-2, starts[i]
 
 
 # ---------------------------------------------------------------------------

@@ -391,13 +391,13 @@ def _iteration(ascent, Xa, active, state, newton):
     else:
         step, use_newton = np.empty_like(grad), np.zeros(len(grad), dtype=bool)
     # Verify the step that brought each row here.
-    came = state.step[active]
     back = np.zeros(len(grad), dtype=bool)
     if newton:
-        was_newton = kind == _NEWTON
-        back[was_newton] = ~(use_newton & (norm <= _CONTRACTION * ascent.norm(came)))[
-            was_newton
-        ]
+        was_newton = np.flatnonzero(kind == _NEWTON)
+        came = ascent.norm(state.step[active[was_newton]])
+        back[was_newton] = ~(
+            use_newton[was_newton] & (norm[was_newton] <= _CONTRACTION * came)
+        )
     was_fixed = np.flatnonzero(kind == _FIXED)
     if was_fixed.size:
         rows = active[was_fixed]
