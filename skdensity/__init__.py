@@ -7,7 +7,7 @@ come from closed forms.
 from ._distribution import DensityLevelResult
 from ._kde import GaussianKDE
 from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
-from ._modes import ModeClustering, ModeFindingResult, find_modes
+from ._modes import ModeClustering, ModeFindingResult, ModeHierarchy, find_modes
 
 __version__ = "0.1.0.dev0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "GaussianMixtureGrad",
     "ModeClustering",
     "ModeFindingResult",
+    "ModeHierarchy",
     "__version__",
     "find_modes",
 ]

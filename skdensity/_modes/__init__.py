@@ -8,5 +8,6 @@ mode-finding hook of Gaussian-mixture estimators
 
 from ._cluster import ModeClustering
 from ._find import ModeFindingResult, find_modes
+from ._hierarchy import ModeHierarchy
 
-__all__ = ["ModeClustering", "ModeFindingResult", "find_modes"]
+__all__ = ["ModeClustering", "ModeFindingResult", "ModeHierarchy", "find_modes"]
