@@ -229,11 +229,13 @@ def _scale_covariance(density, scale, X0):
 # ---------------------------------------------------------------------------
 
 
-def _ascend(ascent, X0, *, newton, tol, max_iter, stop=None):
+def _ascend(ascent, X0, *, newton, tol, max_iter, stop=None, progress=None):
     """Climb log f from every row of X0.
 
     ``stop``, if given, maps points to a boolean mask of those that need climb
     no further (e.g. already next to a known mode); they count as converged.
+    ``progress``, if given, has ``update(n)``, called with the number of rows
+    whose ascent ended (a progress bar of :mod:`skdensity._progress`).
 
     Returns
     -------
@@ -261,11 +263,14 @@ def _ascend(ascent, X0, *, newton, tol, max_iter, stop=None):
             tol=tol,
             max_iter=max_iter,
             stop=stop,
+            progress=progress,
         )
     return X, n_iter, converged, error
 
 
-def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter, stop):
+def _ascend_chunk(
+    ascent, X, n_iter, converged, error, *, newton, tol, max_iter, stop, progress
+):
     r"""Iterate on one chunk in place; converged rows leave the active set.
 
     A row has converged when the a posteriori error estimate of its last
@@ -281,6 +286,8 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
     if stop is not None:
         converged[:] = stop(X)
         active = active[~converged]
+        if progress is not None:
+            progress.update(m - active.size)
     state = _StepState(X)
     for _ in range(max_iter):
         if active.size == 0:
@@ -304,6 +311,10 @@ def _ascend_chunk(ascent, X, n_iter, converged, error, *, newton, tol, max_iter,
         converged[active[done]] = True
         state.prev_norm[active] = norm
         active = active[~done]
+        if progress is not None:
+            progress.update(int(done.sum()))
+    if progress is not None:  # the rows stopped by max_iter ended too
+        progress.update(active.size)
 
 
 class _StepState:

@@ -15,6 +15,7 @@ from .._core import (
     fit_context,
     validate_data,
 )
+from .._progress import progress_bar
 from ._ascent import _ascend
 from ._find import (
     ASCENT_CONSTRAINTS,
@@ -83,6 +84,9 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         choose one.
     scale : float, array-like or None, default=None
         Scale of the tolerances, as in :func:`~skdensity.find_modes`.
+    verbose : bool or int, default=False
+        Show progress bars of the ascents of ``fit`` (seeds, then every
+        point) and ``predict`` on standard error (tqdm when it is installed).
 
     Attributes
     ----------
@@ -212,6 +216,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         min_cluster_size=0.01,
         min_prominence=None,
         scale=None,
+        verbose=False,
     ):
         self.density = density
         self.method = method
@@ -221,6 +226,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         self.min_cluster_size = min_cluster_size
         self.min_prominence = min_prominence
         self.scale = scale
+        self.verbose = verbose
 
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -280,13 +286,15 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         seeds = X[:: -(-len(X) // _N_SEEDS)]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="X does not have valid feature")
-            seed_ends = _ascend(
-                ascent,
-                seeds,
-                newton=method == "newton",
-                tol=self.tol,
-                max_iter=self.max_iter,
-            )
+            with self._progress(len(seeds), "ascents from seeds") as bar:
+                seed_ends = _ascend(
+                    ascent,
+                    seeds,
+                    newton=method == "newton",
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    progress=bar,
+                )
             known = _summarise(ascent, *seed_ends, merge_tol, method).modes
         # 2. Every point climbs until it is next to a known mode, or converges.
         near_known = _NearModes(known, ascent, self._assign_radius())
@@ -311,8 +319,11 @@ class ModeClustering(ClusterMixin, BaseEstimator):
     def _assign_radius(self):
         return _ASSIGN_FACTOR * self._merge_tol()
 
+    def _progress(self, total, desc):
+        return progress_bar(total, desc, enabled=bool(self.verbose))
+
     def _climb(self, ascent, X, method, stop):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self._progress(len(X), "ascents") as bar:
             warnings.filterwarnings("ignore", message="X does not have valid feature")
             result = _ascend(
                 ascent,
@@ -321,6 +332,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
                 tol=self.tol,
                 max_iter=self.max_iter,
                 stop=stop,
+                progress=bar,
             )
         _warn_not_converged(result[2], self.max_iter)
         return result

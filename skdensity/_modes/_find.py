@@ -22,6 +22,7 @@ from .._core import (
     check_is_fitted,
     validate_params,
 )
+from .._progress import progress_bar
 from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
 from ._starts import STRATEGIES, resolve_starts
 
@@ -221,6 +222,7 @@ ASCENT_CONSTRAINTS = {
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "merge_tol": [Interval(Real, 0, None, closed="neither"), None],
     "scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
+    "verbose": ["verbose"],
 }
 
 
@@ -262,6 +264,7 @@ def find_modes(
     merge_tol=None,
     scale=None,
     random_state=None,
+    verbose=False,
 ):
     r"""Find the modes of a density by ascending :math:`\log f` from many starts.
 
@@ -334,6 +337,9 @@ def find_modes(
     random_state : int, RandomState instance or None, default=None
         Seeds the subsample of default starts of a large KDE and the draws of
         ``X0="sample"``.
+    verbose : bool or int, default=False
+        Show a progress bar of the ascents on standard error (tqdm when it is
+        installed, in a notebook too; lines with counts otherwise).
 
     Returns
     -------
@@ -451,9 +457,15 @@ def find_modes(
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature")
-        end, n_iter, converged, error = _ascend(
-            ascent, X0, newton=method == "newton", tol=tol, max_iter=max_iter
-        )
+        with progress_bar(len(X0), "ascents", enabled=bool(verbose)) as bar:
+            end, n_iter, converged, error = _ascend(
+                ascent,
+                X0,
+                newton=method == "newton",
+                tol=tol,
+                max_iter=max_iter,
+                progress=bar,
+            )
         result = _summarise(
             ascent, end, n_iter, converged, error, merge_tol, method, tol
         )
