@@ -2,23 +2,38 @@
 
 Gaussian KDE and Gaussian mixture estimators whose ``gradient`` and ``hessian``
 come from closed forms.
+
+The public names are imported on first use (PEP 562), so that the command
+line's ``--help`` and argument errors answer without loading scikit-learn;
+``from skdensity import GaussianKDE`` works as usual.
 """
 
-from ._distribution import DensityLevelResult
-from ._kde import GaussianKDE
-from ._mixture import BayesianGaussianMixtureGrad, GaussianMixtureGrad
-from ._modes import ModeClustering, ModeFindingResult, ModeHierarchy, find_modes
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "BayesianGaussianMixtureGrad",
-    "DensityLevelResult",
-    "GaussianKDE",
-    "GaussianMixtureGrad",
-    "ModeClustering",
-    "ModeFindingResult",
-    "ModeHierarchy",
-    "__version__",
-    "find_modes",
-]
+#: Public name -> the private module defining it.
+_EXPORTS = {
+    "BayesianGaussianMixtureGrad": "._mixture",
+    "DensityLevelResult": "._distribution",
+    "GaussianKDE": "._kde",
+    "GaussianMixtureGrad": "._mixture",
+    "ModeClustering": "._modes",
+    "ModeFindingResult": "._modes",
+    "ModeHierarchy": "._modes",
+    "find_modes": "._modes",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
