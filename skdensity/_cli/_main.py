@@ -9,280 +9,30 @@ For people who have a CSV file and a question about its density::
     skdensity sample data.csv -n 500 --random-state 0 -o new_rows.csv
 
 Without a file every subcommand runs on the bundled Old Faithful data, and
-with no argument at all the tool runs ``modes`` on it (the main job). Errors
-in the input (a missing file, a non-numeric column, a missing value) end the
-program with exit status 2 and a message saying what is wrong and where.
+with no argument at all the tool runs ``modes`` on it (the main job). A user
+error (a missing file, a non-numeric column, a missing value, an output that
+cannot be written) ends the program with exit status 2 and a message saying
+what is wrong and where, never a traceback.
+
+This module imports nothing heavy at start-up: the parser is built from the
+standard library alone, and scikit-learn loads only once a command runs, so
+``--help`` and argument errors answer at once.
 """
 
 import argparse
-import math
-import os
+import contextlib
+import signal
 import sys
-import textwrap
+import threading
+import warnings
 
-import numpy as np
-from sklearn.base import clone
-
-from .. import (
-    BayesianGaussianMixtureGrad,
-    GaussianKDE,
-    GaussianMixtureGrad,
-    ModeClustering,
-    __version__,
-    find_modes,
-)
-from ._io import InputError, Progress, read_table, write_table
-from ._plot import check_plottable, plot
+from .. import __version__
+from ._commands import COMMANDS, add_command_options
+from ._errors import InputError
+from ._read import parse_delimiter, read_table
+from ._write import Outputs, check_output_path
 
 _MAX_COMPONENTS = 10
-
-
-# ---------------------------------------------------------------------------
-# Estimators
-# ---------------------------------------------------------------------------
-
-
-def parse_bandwidth(text):
-    """``"scott"``, ``"silverman"``, a float, or comma-separated per-feature floats."""
-    text = text.strip().lower()
-    if text in ("scott", "silverman"):
-        return text
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError(
-            f"--bandwidth {text!r} is not 'scott', 'silverman', a number or "
-            f"comma-separated numbers (one kernel standard deviation per column)."
-        ) from None
-    if not all(math.isfinite(v) and v > 0 for v in values):
-        raise InputError(f"--bandwidth values must be positive numbers; got {text!r}.")
-    return values[0] if len(values) == 1 else np.array(values)
-
-
-def parse_n_components(text):
-    """A positive integer, or ``"bic"`` (choose 1..10 by BIC)."""
-    if text.strip().lower() == "bic":
-        return "bic"
-    if not text.strip().isdigit() or int(text) < 1:
-        raise InputError(f"--n-components {text!r} is not a positive integer or 'bic'.")
-    return int(text)
-
-
-def build_estimator(args, n_features, n_components=None):
-    """The density estimator the options describe (unfitted)."""
-    if args.estimator == "kde":
-        bandwidth = parse_bandwidth(args.bandwidth)
-        if isinstance(bandwidth, np.ndarray) and bandwidth.size != n_features:
-            raise InputError(
-                f"--bandwidth gives {bandwidth.size} per-column values for "
-                f"{n_features} columns; give one value, or one per column."
-            )
-        return GaussianKDE(bandwidth=bandwidth, n_jobs=args.n_jobs)
-    cls = (
-        GaussianMixtureGrad if args.estimator == "gmm" else BayesianGaussianMixtureGrad
-    )
-    return cls(
-        n_components=n_components,
-        covariance_type=args.covariance_type,
-        n_init=1 if args.estimator == "bgmm" else 3,
-        random_state=args.random_state,
-    )
-
-
-def fit_estimator(args, X, progress):
-    """Fit the estimator the options describe; ``--n-components bic`` picks by BIC."""
-    n_components = parse_n_components(args.n_components)
-    if args.estimator == "kde" or n_components != "bic":
-        estimator = build_estimator(args, X.shape[1], n_components)
-        with progress.stage(f"fitting {type(estimator).__name__}"):
-            estimator.fit(X)
-        return estimator
-    if args.estimator == "bgmm":  # the variational prior prunes spare components
-        estimator = build_estimator(args, X.shape[1], min(_MAX_COMPONENTS, len(X)))
-        with progress.stage("fitting BayesianGaussianMixtureGrad"):
-            estimator.fit(X)
-        return estimator
-    best = None
-    for k in range(1, min(_MAX_COMPONENTS, len(X)) + 1):
-        candidate = build_estimator(args, X.shape[1], k)
-        with progress.stage(f"fitting GaussianMixtureGrad, {k} components"):
-            bic = candidate.fit(X).bic(X)
-        if best is None or bic < best[0]:
-            best = (bic, candidate)
-    return best[1]
-
-
-def describe(estimator):
-    """One line saying what was fitted."""
-    if isinstance(estimator, GaussianKDE):
-        factor = (
-            "" if estimator.factor_ is None else f", factor {estimator.factor_:.4g}"
-        )
-        return f"GaussianKDE(bandwidth={estimator.bandwidth!r}{factor})"
-    return (
-        f"{type(estimator).__name__}(n_components={estimator.n_components}, "
-        f"covariance_type={estimator.covariance_type!r})"
-    )
-
-
-# ---------------------------------------------------------------------------
-# Subcommands
-# ---------------------------------------------------------------------------
-
-
-def _query_points(args, names):
-    """The rows to evaluate at: ``--at FILE`` (same columns), else the data."""
-    if args.at is None:
-        return None
-    return read_table(args.at, ",".join(names), args.delimiter)[0]
-
-
-def cmd_score(args, X, names, progress):
-    estimator = fit_estimator(args, X, progress)
-    Q = _query_points(args, names)
-    Q = X if Q is None else Q
-    log_f = progress.map_chunks(estimator.score_samples, Q, "log-density")
-    if args.density:
-        write_table(
-            args.output, np.column_stack([Q, np.exp(log_f)]), [*names, "density"]
-        )
-    else:
-        write_table(args.output, np.column_stack([Q, log_f]), [*names, "log_density"])
-    return estimator, {"queries": Q, "values": log_f}
-
-
-def cmd_grad(args, X, names, progress):
-    estimator = fit_estimator(args, X, progress)
-    Q = _query_points(args, names)
-    Q = X if Q is None else Q
-    log = not args.density
-
-    def gradient(rows):
-        return estimator.gradient(rows, log=log)
-
-    grad = progress.map_chunks(gradient, Q, "gradient")
-    prefix = "dlogf_d" if log else "df_d"
-    write_table(
-        args.output, np.column_stack([Q, grad]), [*names, *(prefix + n for n in names)]
-    )
-    return estimator, {"queries": Q, "gradient": grad}
-
-
-def cmd_sample(args, X, names, progress):
-    estimator = fit_estimator(args, X, progress)
-    drawn = estimator.sample(args.n_samples, random_state=args.random_state)
-    if isinstance(drawn, tuple):  # sklearn mixtures return (X, component labels)
-        drawn = drawn[0]
-    write_table(args.output, drawn, names)
-    return estimator, {"samples": drawn}
-
-
-def _format_table(header, rows):
-    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).rjust(w) for cell, w in zip(row, widths, strict=True))
-        for row in [header, *rows]
-    )
-
-
-def cmd_modes(args, X, names, progress):
-    estimator = fit_estimator(args, X, progress)
-    with progress.stage(f"ascending from {len(X)} points to the modes"):
-        result = find_modes(estimator, X, method=args.method)
-    k, d = result.modes.shape
-    sizes = np.bincount(result.labels[result.labels >= 0], minlength=k)
-    eig_names = [f"hess_eig_{j + 1}" for j in range(d)]
-    table = [result.modes, result.log_density, result.hessian_eigenvalues, sizes]
-    if args.output is not None:
-        write_table(args.output, table, [*names, "log_density", *eig_names, "n_points"])
-    print(f"{describe(estimator)} on {args.source}")
-    print(
-        f"{k} mode{'s' * (k != 1)} (by decreasing density), found by "
-        f"'{result.method}' ascent from every row:\n"
-    )
-    rows = [
-        [i, *(f"{v:.6g}" for v in mode), f"{lf:.6f}",
-         *(f"{e:.4g}" for e in eig), size]
-        for i, (mode, lf, eig, size) in enumerate(
-            zip(result.modes, result.log_density, result.hessian_eigenvalues,
-                sizes, strict=True)
-        )
-    ]  # fmt: skip
-    print(_format_table(["mode", *names, "log f", *eig_names, "points"], rows))
-    unassigned = int(np.sum(result.labels < 0))
-    note = (
-        "Hessian eigenvalues are those of log f: all negative at a mode. "
-        "'points' counts the rows whose ascent reached the mode"
-        + (f"; {unassigned} reached none." if unassigned else ".")
-    )
-    print("\n" + textwrap.fill(note, width=79))
-    for point, lf, eig in zip(
-        result.saddle_points,
-        result.saddle_log_density,
-        result.saddle_hessian_eigenvalues,
-        strict=True,
-    ):
-        with np.printoptions(precision=4):
-            print(f"saddle or flat point at {point}, log f {lf:.6f}, eigenvalues {eig}")
-    return estimator, {"modes": result.modes, "saddles": result.saddle_points}
-
-
-def cmd_cluster(args, X, names, progress):
-    estimator = fit_estimator(args, X, progress)
-    clusterer = ModeClustering(
-        density=clone(estimator),
-        method=args.method,
-        min_cluster_size=args.min_cluster_size,
-    )
-    with progress.stage(f"clustering {len(X)} points by their modes"):
-        labels = clusterer.fit(X).labels_
-    write_table(args.output, [X, labels], [*names, "label"])
-    return clusterer.density_, {
-        "labels": labels,
-        "modes": clusterer.cluster_centers_,
-    }
-
-
-# ---------------------------------------------------------------------------
-# Argument parsing
-# ---------------------------------------------------------------------------
-
-_COMMANDS = {
-    "modes": (
-        cmd_modes,
-        "print the modes with log-density, Hessian eigenvalues, cluster sizes",
-        "Fit a density, ascend its log-density from every row, and print the "
-        "modes reached (by decreasing density) with log f, the eigenvalues of "
-        "the Hessian of log f (all negative at a mode) and the number of rows "
-        "whose ascent reached each; saddle or flat end points are listed apart. "
-        "-o writes the table as CSV.",
-    ),
-    "cluster": (
-        cmd_cluster,
-        "write a cluster label per row: the mode its ascent reaches",
-        "Fit a density and write each row followed by its cluster label: the "
-        "index of the mode its ascent of log f reaches (modes by decreasing "
-        "density; -1: none).",
-    ),
-    "score": (
-        cmd_score,
-        "write the log-density at each row",
-        "Fit a density to the data and write, for each row (or each row of "
-        "--at), its columns followed by log f(x).",
-    ),
-    "grad": (
-        cmd_grad,
-        "write the gradient of the log-density at each row",
-        "Fit a density and write, for each row (or each row of --at), its "
-        "columns followed by the gradient of log f (of f with --density) with "
-        "respect to the point; it points uphill.",
-    ),
-    "sample": (
-        cmd_sample,
-        "write new rows drawn from the fitted density",
-        "Fit a density and write --n-samples rows drawn from it.",
-    ),
-}
 
 
 def _add_common(parser):
@@ -290,27 +40,34 @@ def _add_common(parser):
     data.add_argument(
         "file",
         nargs="?",
-        help="CSV file with a header row (optional); default: the bundled Old "
-        "Faithful data (columns eruptions, waiting)",
+        help="CSV file (gzip, bzip2 and xz files too; '-' for standard input); "
+        "default: the bundled Old Faithful data (columns eruptions, waiting)",
     )
     data.add_argument(
         "--columns",
         metavar="A,B,...",
-        help="comma-separated column names or 0-based positions (default: all)",
+        help="comma-separated column names or 0-based positions (default: every "
+        "numeric column; text columns and an unnamed index column are skipped, "
+        "with a note)",
     )
     data.add_argument(
-        "--delimiter", default=",", help="field separator (default: %(default)r)"
+        "--delimiter",
+        metavar="SEP",
+        help="field separator: one character, or '\\t' / tab, space (default: "
+        "detected from the file)",
+    )
+    data.add_argument(
+        "--encoding",
+        help="text encoding, e.g. latin-1, cp1252 (default: UTF-8 with or without "
+        "a byte-order mark; Windows-1252, with a note, if it is not UTF-8)",
+    )
+    data.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the first row names the columns (default: detected)",
     )
     model = parser.add_argument_group("density")
-    model.add_argument(
-        "--bandwidth",
-        default="scott",
-        metavar="BW",
-        help="'scott' or 'silverman' (as scipy.stats.gaussian_kde), a kernel "
-        "standard deviation h (kernel covariance h^2 I, as sklearn "
-        "KernelDensity), or one standard deviation per column, comma-separated "
-        "(default: %(default)s)",
-    )
     model.add_argument(
         "--estimator",
         choices=["kde", "gmm", "bgmm"],
@@ -319,10 +76,28 @@ def _add_common(parser):
         "BayesianGaussianMixtureGrad (default: %(default)s)",
     )
     model.add_argument(
+        "--bandwidth",
+        default="scott",
+        metavar="BW",
+        help="kde: 'scott' or 'silverman' (as scipy.stats.gaussian_kde), "
+        "'normal_scale', 'plugin', 'scv' or 'lscv' (R ks's selectors), a kernel "
+        "standard deviation h (kernel covariance h^2 I, as sklearn "
+        "KernelDensity), or one standard deviation per column, comma-separated "
+        "(default: %(default)s)",
+    )
+    model.add_argument(
+        "--algorithm",
+        choices=["exact", "tree", "binned", "auto"],
+        default="exact",
+        help="kde: how the density and its derivatives are evaluated; tree and "
+        "binned approximate them within a relative 1e-4, for large files "
+        "(binned: 1 to 3 columns) (default: %(default)s)",
+    )
+    model.add_argument(
         "--n-components",
         default="bic",
         metavar="K",
-        help="mixture components (gmm, bgmm): a number, or 'bic' to choose "
+        help="gmm, bgmm: mixture components, a number, or 'bic' to choose "
         f"1..{_MAX_COMPONENTS} by BIC (bgmm: start from {_MAX_COMPONENTS} and "
         "let the prior prune) (default: %(default)s)",
     )
@@ -330,12 +105,13 @@ def _add_common(parser):
         "--covariance-type",
         choices=["full", "tied", "diag", "spherical"],
         default="full",
-        help="mixture covariance form (default: %(default)s)",
+        help="gmm, bgmm: covariance form of the components (default: %(default)s)",
     )
     model.add_argument(
         "--random-state",
         type=int,
         default=None,
+        metavar="SEED",
         help="seed for mixture fitting and sampling",
     )
     model.add_argument(
@@ -346,20 +122,27 @@ def _add_common(parser):
         "-o",
         "--output",
         metavar="FILE",
-        help="write the CSV result here (default: standard output)",
+        help="write the CSV result here ('-' or none: standard output); the file "
+        "is replaced only once every result is written",
     )
     out.add_argument(
-        "--plot", metavar="PNG", help="also draw a picture (2-D data only)"
+        "--plot",
+        metavar="FILE",
+        help="also draw a picture (.png, .pdf, .svg; 1 or 2 columns; needs matplotlib)",
     )
     out.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress on standard error (default: when it is a terminal)",
+        help="progress bars on standard error (default: when it is a terminal)",
+    )
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="no notes on standard error"
     )
 
 
 def build_parser():
+    """The argument parser (standard library only: it loads nothing heavy)."""
     parser = argparse.ArgumentParser(
         prog="skdensity",
         description="Densities and their derivatives from a CSV file. Without a "
@@ -369,42 +152,124 @@ def build_parser():
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.command_parsers = {}  # name -> parser, for the docs' help pages
-    for name, (_, summary, description) in _COMMANDS.items():
-        p = sub.add_parser(name, help=summary, description=description)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.summary, description=command.description)
         parser.command_parsers[name] = p
         _add_common(p)
-        if name in ("score", "grad"):
-            p.add_argument(
-                "--at",
-                metavar="FILE",
-                help="evaluate at the rows of this CSV (same columns) instead "
-                "of the data",
-            )
-            p.add_argument(
-                "--density",
-                action="store_true",
-                help="the density f rather than log f",
-            )
-        if name in ("modes", "cluster"):
-            p.add_argument(
-                "--method",
-                choices=["auto", "mean-shift", "newton"],
-                default="auto",
-                help="ascent method of find_modes (default: %(default)s)",
-            )
-        if name == "cluster":
-            p.add_argument(
-                "--min-cluster-size",
-                type=int,
-                default=1,
-                metavar="N",
-                help="merge smaller clusters into their neighbours (default: 1)",
-            )
-        if name == "sample":
-            p.add_argument(
-                "-n", "--n-samples", type=int, default=100, help="rows to draw"
-            )
+        add_command_options(name, p)
     return parser
+
+
+class Reporter:
+    """Notes and warnings on standard error, silenced by ``--quiet``."""
+
+    def __init__(self, command, quiet, stream=None):
+        self.command, self.quiet = command, quiet
+        self.stream = stream if stream is not None else sys.stderr
+
+    def note(self, message):
+        if not self.quiet:
+            print(f"skdensity {self.command}: note: {message}", file=self.stream)
+
+    def done(self, message):
+        if not self.quiet:
+            print(f"skdensity {self.command}: {message}", file=self.stream)
+
+    def warning(self, message, category, *args, **kwargs):
+        """``warnings.showwarning`` without the source line of a traceback."""
+        print(
+            f"skdensity {self.command}: warning: {category.__name__}: {message}",
+            file=self.stream,
+        )
+
+    def error(self, message):
+        print(f"skdensity {self.command}: error: {message}", file=self.stream)
+
+
+@contextlib.contextmanager
+def _sigterm_exits():
+    """SIGTERM unwinds like Ctrl-C, so staged files are removed on the way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_options(args):
+    """Every check that needs no data, before any work starts."""
+    args.delimiter = parse_delimiter(args.delimiter)
+    if args.encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise InputError(
+                f"--encoding {args.encoding!r} is not an encoding Python knows; "
+                f"e.g. utf-8, latin-1, cp1252, utf-16."
+            ) from None
+    check_output_path(args.output, "-o")
+    check_output_path(args.plot, "--plot")
+    if args.plot == "-":
+        raise InputError("--plot cannot go to standard output; give a file name.")
+    if args.plot is not None:
+        from ._plot import check_plot_format
+
+        check_plot_format(args.plot)
+        if args.output not in (None, "-") and _same_file(args.output, args.plot):
+            raise InputError("-o and --plot name the same file; give two names.")
+    if getattr(args, "at", None) == "-" and args.file == "-":
+        raise InputError("the data and --at cannot both be standard input.")
+
+
+def _same_file(a, b):
+    from pathlib import Path
+
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def run(args, reporter, outputs):
+    """Read, fit, compute, draw: everything but committing the outputs."""
+    from ..datasets import load_faithful
+    from ._commands import Progress
+
+    _check_options(args)
+    table = read_table(
+        args.file,
+        args.columns,
+        args.delimiter,
+        encoding=args.encoding,
+        header=args.header,
+        notify=reporter.note,
+        load_default=load_faithful,
+    )
+    args.source = table.source
+    if args.plot is not None:
+        from ._plot import check_plottable
+
+        check_plottable(table.X, args.command)
+    progress = Progress(sys.stderr.isatty() if args.progress is None else args.progress)
+    command = COMMANDS[args.command]
+    result = command.run(args, table, progress, outputs, reporter)
+    if progress.enabled:
+        from ._commands import describe
+
+        print(
+            f"fitted {describe(result['estimator'])} on {args.source}", file=sys.stderr
+        )
+    if args.plot is not None:
+        from ._plot import plot
+
+        outputs.file(args.plot, lambda tmp: plot(tmp, args, table, result))
+    return result
 
 
 def main(argv=None):
@@ -417,24 +282,33 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    func = _COMMANDS[args.command][0]
-    progress = Progress(sys.stderr.isatty() if args.progress is None else args.progress)
-    try:
-        X, names, args.source = read_table(args.file, args.columns, args.delimiter)
-        if args.plot:
-            check_plottable(X)
-        estimator, extra = func(args, X, names, progress)
-        if progress.enabled:
-            print(f"fitted {describe(estimator)} on {args.source}", file=sys.stderr)
-        if args.plot:
-            title = f"skdensity {args.command}: {describe(estimator)}"
-            plot(args.plot, args.command, estimator, X, names, extra, title)
-    except ValueError as exc:  # InputError, and the estimators' own checks
-        print(f"skdensity {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # the reader (e.g. ``head``) closed the pipe
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    if args.plot:
-        print(f"skdensity {args.command}: wrote {args.plot}", file=sys.stderr)
+    reporter = Reporter(args.command, args.quiet)
+    outputs = Outputs()
+    with warnings.catch_warnings(), _sigterm_exits():
+        warnings.showwarning = reporter.warning
+        try:
+            run(args, reporter, outputs)
+            outputs.commit()
+        except ValueError as exc:  # InputError, and the estimators' own checks
+            reporter.error(exc)
+            return 2
+        except MemoryError:
+            reporter.error(
+                "out of memory. Use fewer rows, --algorithm binned or tree, or "
+                "lower scikit-learn's working_memory."
+            )
+            return 2
+        except KeyboardInterrupt:
+            reporter.error("interrupted; no output was changed.")
+            return 130
+        except BrokenPipeError:  # the reader (e.g. ``head``) closed the pipe
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        finally:
+            outputs.discard()
+    for path in (args.output, args.plot):
+        if path not in (None, "-"):
+            reporter.done(f"wrote {path}")
     return 0
