@@ -310,12 +310,59 @@ def test_progress_bar_on_request(tmp_path):
     assert "rows" not in run("score", path, "-o", tmp_path / "o.csv").stderr
 
 
-def test_plot_writes_a_png(tmp_path):
-    pytest.importorskip("matplotlib", reason="--plot needs the examples extra")
-    for command in ("modes", "cluster", "score", "grad", "sample"):
-        png = tmp_path / f"{command}.png"
-        run(command, "--plot", png, "-o", tmp_path / "out.csv")
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+@pytest.mark.parametrize("columns", ["eruptions", "eruptions,waiting"])
+@pytest.mark.parametrize("command", ["modes", "cluster", "score", "grad", "sample"])
+def test_plot_writes_a_picture(tmp_path, command, columns):
+    pytest.importorskip("matplotlib", reason="--plot needs the cli extra")
+    png = tmp_path / f"{command}.png"
+    run(command, "--columns", columns, "--plot", png, "-o", tmp_path / "out.csv")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.csv", png.name])
+
+
+def test_plot_other_formats(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the cli extra")
+    run("modes", "--plot", tmp_path / "m.svg", "-q")
+    assert (tmp_path / "m.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cluster_colours_never_repeat():
+    pytest.importorskip("matplotlib", reason="--plot needs the cli extra")
+    from skdensity._cli._plot import cluster_colours
+
+    for k in (3, 9, 15, 40):
+        colours = cluster_colours(np.arange(k))
+        assert colours.shape == (k, 3)
+        distance = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
+        assert distance[np.triu_indices(k, 1)].min() > 0.01
+
+
+def test_algorithm_option_matches_scipy_within_rtol(faithful):
+    X, _ = faithful
+    _, values = read_csv(run("score", "--algorithm", "tree").stdout)
+    oracle = stats.gaussian_kde(X.T).logpdf(X.T)
+    assert_allclose(np.exp(values[:, 2] - oracle), 1.0, atol=2e-4)
+
+
+def test_cluster_defaults_and_merging_options(tmp_path):
+    # Three blobs of 100, 100 and 3 points: ks::kms's rule (clusters of at
+    # most round(0.01 n) = 2 points merge) keeps the 3-point cluster;
+    # a fraction of 0.02 (round(4.06) = 4) merges it.
+    rng = np.random.default_rng(0)
+    X = np.vstack(
+        [rng.normal(0, 0.5, (100, 2)), rng.normal(6, 0.5, (100, 2)),
+         [[3.0, 10.0], [3.1, 10.0], [3.0, 10.1]]]
+    )  # fmt: skip
+    path = tmp_path / "three.csv"
+    np.savetxt(path, X, delimiter=",", header="u,v", comments="")
+    labels = read_csv(run("cluster", path, "--bandwidth", "0.5").stdout)[1][:, 2]
+    assert len(np.unique(labels)) == 3
+    proc = run("cluster", path, "--bandwidth", "0.5", "--min-cluster-size", "0.02")
+    assert len(np.unique(read_csv(proc.stdout)[1][:, 2])) == 2
+    assert "merged into their neighbours" in proc.stderr
+    proc = run("cluster", path, "--bandwidth", "0.5", "--min-prominence", "1e9")
+    assert len(np.unique(read_csv(proc.stdout)[1][:, 2])) == 1
 
 
 def test_gmm_score_matches_sklearn(faithful):

@@ -426,9 +426,14 @@ def read_table(
             keep = [j for j in keep if j not in text_columns]
             listed = ", ".join(repr(header_row[j]) for j in text_columns)
             if not keep:
+                lines = text.splitlines()
+                hint = (
+                    _delimiter_hint(lines, delimiter)
+                    if delimiter is not None
+                    else " Check the delimiter (--delimiter) and the decimal separator."
+                )
                 raise InputError(
-                    f"{name} has no numeric column ({listed} hold text). Check "
-                    f"the delimiter (--delimiter) or the decimal separator."
+                    f"{name} has no numeric column ({listed} hold text).{hint}"
                 )
             notify(f"{name}: skipped non-numeric column(s) {listed}.")
     X = np.column_stack(
