@@ -51,6 +51,10 @@ from ._functionals import (
 from ._selectors_1d import lscv_1d, plugin_1d, scv_1d
 
 MAX_DERIV_ORDER = 2
+#: The plug-in and SCV selectors build normal derivative tensors of order
+#: 2r + 8 with d^(2r+8) entries; above this many they are refused (2^24
+#: entries, 128 MiB, before the products that use them).
+MAX_TENSOR_ENTRIES = 2**24
 
 
 def _check_deriv_order(deriv_order, highest=MAX_DERIV_ORDER):
@@ -70,7 +74,17 @@ def _validated(X, deriv_order, name):
     samples, no constant or collinear features, a representable kernel.
     """
     X = check_array(X, dtype=np.float64, ensure_min_samples=2)
-    n = len(X)
+    n, d = X.shape
+    order = 2 * deriv_order + 8
+    if name in ("plugin", "scv") and d > 1 and d**order > MAX_TENSOR_ENTRIES:
+        raise ValueError(
+            f"bandwidth={name!r} with deriv_order={deriv_order} estimates "
+            f"density functionals through derivative tensors of order {order}, "
+            f"{d}**{order} = {d**order:.2e} entries for {d} features, more "
+            f"than the {MAX_TENSOR_ENTRIES:.2e} this selector allows. Use "
+            f"'normal_scale' or 'scott' (any dimension), a lower deriv_order, "
+            f"or fewer features (e.g. PCA first)."
+        )
     weights = np.full(n, 1.0 / n)
     H = _rule_covariance("normal_scale", X, weights, None, deriv_order, name)[0]
     return X, H

@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from sklearn import config_context
 
+from skdensity import GaussianKDE
 from skdensity._functionals import (
     BINNED_GRIDSIZE,
     laplacian_sum,
@@ -619,3 +620,15 @@ def test_errors_name_the_selector_given(method):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=f"bandwidth='{method}'"):
         GaussianKDE(method).fit(rng.normal(size=(5, 60)))
+
+
+@pytest.mark.parametrize(("d", "deriv_order"), [(9, 0), (6, 1), (5, 2), (13, 1)])
+@pytest.mark.parametrize("name", ["plugin", "scv"])
+def test_selectors_refuse_tensors_too_large_before_any_work(name, d, deriv_order):
+    # Order 2r + 8 derivative tensors have d**(2r+8) entries (13-D wine at
+    # r = 1: 1.4e11, a MemoryError of a terabyte before this check).
+    X = np.random.default_rng(0).normal(size=(40, d))
+    with pytest.raises(ValueError, match=r"derivative tensors of order"):
+        SELECTORS[name](X, deriv_order=deriv_order)
+    with pytest.raises(ValueError, match=rf"bandwidth='{name}'"):
+        GaussianKDE(name, deriv_order=deriv_order).fit(X)
