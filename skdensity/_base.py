@@ -1,5 +1,7 @@
 """The derivative methods, written once for every Gaussian-mixture estimator."""
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
@@ -103,6 +105,61 @@ class GaussianMixtureDerivativesMixin:
         _, grad, hess = to_density_scale(log_f, grad_log_f, hess_log_f, overwrite=True)
         return grad, hess
 
+    def objective(self):
+        r"""Callables of :math:`-\log f` for :func:`scipy.optimize.minimize`.
+
+        Minimising :math:`-\log f` finds a mode; the three callables take
+        and return what scipy passes and expects: a 1-D point of
+        ``n_features`` values, a float, a 1-D gradient and a 2-D Hessian,
+        the analytic derivatives of ``gradient(X, log=True)`` and
+        ``hessian(X, log=True)`` negated. They share one evaluation per
+        point: ``fun`` and ``jac`` at the same ``x`` cost one gradient
+        evaluation, ``hess`` one Hessian evaluation.
+
+        Returns
+        -------
+        fun : callable
+            ``fun(x) -> float``, :math:`-\log f(x)` for ``x`` of shape
+            ``(n_features,)``.
+        jac : callable
+            ``jac(x) -> ndarray of shape (n_features,)``,
+            :math:`-\nabla \log f(x)`.
+        hess : callable
+            ``hess(x) -> ndarray of shape (n_features, n_features)``,
+            :math:`-\nabla^2 \log f(x)`.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            When called with a point that is not ``n_features`` finite
+            values.
+
+        Notes
+        -----
+        :math:`-\log f` is finite and smooth everywhere, however far from
+        the data, where :math:`f` itself underflows to 0 (see
+        ``gradient``); methods that need ``hess`` (``"Newton-CG"``,
+        ``"trust-exact"``, ``"trust-ncg"``, ``"trust-krylov"``) converge
+        quadratically near a mode, where the Hessian of :math:`-\log f` is
+        positive definite. To find every mode at once, use
+        :func:`~skdensity.find_modes`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.optimize import minimize
+        >>> from skdensity import GaussianKDE
+        >>> kde = GaussianKDE(bandwidth=1.0).fit([[0.0, 0.0], [1.0, 0.0]])
+        >>> fun, jac, hess = kde.objective()
+        >>> res = minimize(fun, x0=[2.0, 1.0], jac=jac, hess=hess, method="trust-exact")
+        >>> np.round(res.x, 6)  # the one mode, midway between the two kernels
+        array([0.5, 0. ])
+        """
+        check_is_fitted(self)
+        return _Objective(self).callables()
+
     # -- The mode-finding hook ----------------------------------------------
     # find_modes and ModeClustering use these two methods where a density
     # offers them (any Gaussian-mixture estimator of skdensity); a density
@@ -190,3 +247,41 @@ def _covariance_from_factor(U):
     """``(U U^T)^{-1} = U^{-T} U^{-1}`` for an upper-triangular factor ``U``."""
     inv = linalg.solve_triangular(U, np.eye(U.shape[0]), lower=False)
     return inv.T @ inv
+
+
+class _Objective:
+    """``-log f`` and its derivatives at 1-D points, the last one remembered."""
+
+    def __init__(self, density):
+        self.density = density
+        self.d = density.n_features_in_
+        self.x, self.order, self.values = None, -1, None
+
+    def _at(self, x, order):
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.d,) or not np.isfinite(x).all():
+            raise ValueError(
+                f"the objective takes a point of {self.d} finite values (a 1-D "
+                f"array, as scipy.optimize passes); got shape {x.shape}."
+            )
+        if self.order < order or self.x is None or not np.array_equal(x, self.x):
+            with warnings.catch_warnings():  # a fit on a DataFrame: names unknown
+                warnings.filterwarnings("ignore", message="X does not have valid")
+                log_f, grad, hess = self.density._log_density_derivatives(
+                    x[None], order=max(order, 1)
+                )
+            self.x, self.order = x.copy(), max(order, 1)
+            self.values = (-log_f[0], -grad[0], None if hess is None else -hess[0])
+        return self.values
+
+    def callables(self):
+        def fun(x):
+            return float(self._at(x, 0)[0])
+
+        def jac(x):
+            return self._at(x, 1)[1].copy()
+
+        def hess(x):
+            return self._at(x, 2)[2].copy()
+
+        return fun, jac, hess
