@@ -15,8 +15,9 @@ compare iterations, function evaluations and accuracy.
 # -----------------------------
 #
 # Minimising :math:`-\log f` rather than :math:`-f` keeps the objective well
-# scaled and finite everywhere. The gradient and Hessian of the objective are
-# minus those of :math:`\log f`.
+# scaled and finite everywhere. ``objective()`` returns the three callables
+# scipy expects, for a 1-D point: :math:`-\log f`, its gradient and its
+# Hessian (minus those of :math:`\log f`, from one evaluation per point).
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,19 +28,7 @@ from skdensity.datasets import load_faithful
 
 X, names = load_faithful()
 kde = GaussianKDE(bandwidth="scott").fit(X)
-
-
-def objective(x):
-    return -kde.score_samples(x[None])[0]
-
-
-def jac(x):
-    return -kde.gradient(x[None], log=True)[0]
-
-
-def hess(x):
-    return -kde.hessian(x[None], log=True)[0]
-
+objective, jac, hess = kde.objective()
 
 x0 = np.array([3.2, 70.0])  # between the two clusters of eruptions
 
