@@ -21,6 +21,7 @@ _EXPORTS = {
     "ModeClustering": "._modes",
     "ModeFindingResult": "._modes",
     "ModeHierarchy": "._modes",
+    "TransformedDensity": "._transformed",
     "find_modes": "._modes",
 }
 
