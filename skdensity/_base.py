@@ -55,9 +55,65 @@ class GaussianMixtureDerivativesMixin:
             Derivative with respect to the query point; it points uphill.
         """
         log_f, grad_log_f, _ = self._log_density_derivatives(X, order=1)
-        if log:
-            return grad_log_f
-        return to_density_scale(log_f, grad_log_f, overwrite=True)[1]
+        if not log:
+            grad_log_f = to_density_scale(log_f, grad_log_f, overwrite=True)[1]
+        return self._wrap_output(grad_log_f, X)
+
+    def set_output(self, *, transform=None):
+        """Choose the container of ``gradient`` and ``sample`` outputs.
+
+        scikit-learn's ``set_output`` convention, applied to the outputs
+        that are tables of features: with ``transform="pandas"``,
+        ``gradient`` returns a :class:`pandas.DataFrame` whose columns are
+        the feature names (``feature_names_in_``, else ``x0, x1, ...``) and
+        whose index is that of ``X`` when ``X`` is a DataFrame; ``sample``
+        of a KDE returns a DataFrame with those columns. ``score_samples``
+        (1-D) and ``hessian`` (3-D) stay NumPy arrays. The setting is
+        cloned with the estimator; scikit-learn's global
+        ``transform_output`` does not apply (it governs transformers).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas"} or None, default=None
+            ``"default"``: NumPy arrays; ``"pandas"``: DataFrames; ``None``:
+            unchanged.
+
+        Returns
+        -------
+        self : estimator
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from skdensity import GaussianKDE
+        >>> X = pd.DataFrame({"height": [1.0, 2.0, 4.0], "weight": [2.0, 1.0, 3.0]})
+        >>> kde = GaussianKDE(bandwidth=1.0).fit(X).set_output(transform="pandas")
+        >>> kde.gradient(X.iloc[:1], log=True).round(4)
+           height  weight
+        0  0.2823 -0.2627
+        """
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas"):
+            raise ValueError(
+                f"set_output(transform={transform!r}): the choices are 'default' "
+                f"(NumPy arrays) and 'pandas' (DataFrames)."
+            )
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _wrap_output(self, values, X=None):
+        """``values`` (rows of features) as set by ``set_output``."""
+        config = getattr(self, "_sklearn_output_config", {})
+        if config.get("transform") != "pandas":
+            return values
+        import pandas as pd
+
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{j}" for j in range(values.shape[1])]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(values, columns=list(names), index=index)
 
     def hessian(self, X, *, log=False):
         r"""Hessian of the density (or of its logarithm) at each query point.

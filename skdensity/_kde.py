@@ -126,6 +126,12 @@ class GaussianKDE(
     covariance_cholesky_ : ndarray of shape (n_features, n_features)
         Lower-triangular :math:`L = U^{-\top}` with :math:`L L^\top = H`
         (``sample`` draws the kernel noise with it).
+    bandwidth_ : ndarray of shape (n_features,)
+        Kernel standard deviation along each feature,
+        :math:`\sqrt{H_{jj}}`: ``h`` for every feature when ``bandwidth`` is
+        a float ``h`` (the value :class:`~sklearn.neighbors.KernelDensity`
+        calls ``bandwidth_``), the rule's :math:`s \sqrt{C_{jj}}` under a
+        rule. The kernel's orientation is in ``covariance_``.
     bandwidth_method_ : str
         How :math:`H` was obtained: the rule's or selector's name
         (``"scott"``, ..., ``"plugin"``), or ``"explicit"`` for a float or
@@ -311,6 +317,7 @@ class GaussianKDE(
         self.X_fit_ = centres
         self.weights_ = np.exp(log_weights)
         self.covariance_ = kernel.covariance
+        self.bandwidth_ = np.sqrt(np.diag(kernel.covariance))
         self.covariance_cholesky_ = kernel.covariance_cholesky
         self.precision_cholesky_ = kernel.precision_cholesky
         self.factor_ = kernel.factor
@@ -413,7 +420,8 @@ class GaussianKDE(
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            A kernel centre drawn by weight, plus :math:`\\mathcal N(0, H)` noise.
+            A kernel centre drawn by weight, plus :math:`\\mathcal N(0, H)` noise
+            (a DataFrame after ``set_output(transform="pandas")``).
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
@@ -423,4 +431,4 @@ class GaussianKDE(
         rng = check_random_state(random_state)
         centres = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
         z = rng.standard_normal((n_samples, self.n_features_in_))
-        return self.X_fit_[centres] + z @ self.covariance_cholesky_.T
+        return self._wrap_output(self.X_fit_[centres] + z @ self.covariance_cholesky_.T)

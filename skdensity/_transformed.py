@@ -234,8 +234,8 @@ class TransformedDensity(GaussianMixtureDerivativesMixin, DensityMixin, BaseEsti
         check_is_fitted(self)
         drawn = self.density_.sample(n_samples, random_state=random_state)
         if isinstance(drawn, tuple):
-            return (self._to_x(np.asarray(drawn[0])), *drawn[1:])
-        return self._to_x(np.asarray(drawn))
+            return (self._wrap_output(self._to_x(np.asarray(drawn[0]))), *drawn[1:])
+        return self._wrap_output(self._to_x(np.asarray(drawn)))
 
     # -- the mode-finding hook, where the density has one ---------------------
 
