@@ -21,8 +21,10 @@ _EXPORTS = {
     "ModeClustering": "._modes",
     "ModeFindingResult": "._modes",
     "ModeHierarchy": "._modes",
+    "RidgeResult": "._modes._ridges",
     "TransformedDensity": "._transformed",
     "find_modes": "._modes",
+    "find_ridges": "._modes._ridges",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -29,8 +29,7 @@ from scipy.stats import multivariate_normal
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 
-from skdensity import GaussianKDE, GaussianMixtureGrad
-from skdensity._modes._ridges import RidgeResult, find_ridges
+from skdensity import GaussianKDE, GaussianMixtureGrad, RidgeResult, find_ridges
 
 DATA = pathlib.Path(__file__).parent / "data"
 METHODS = ["scms", "newton"]
