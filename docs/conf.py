@@ -8,9 +8,12 @@ benchmark page includes the markdown tables the benchmark suite wrote to
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import skdensity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -26,7 +29,7 @@ version = release = skdensity.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "mathml",  # maths as MathML at build time: readable offline (_ext/mathml.py)
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -54,13 +57,24 @@ numpydoc_xref_param_type = False
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]
 
+html_math_renderer = "mathml"
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdensity {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["skdensity.css"]
+# The pages without sub-pages need no left sidebar: the content takes its room.
+html_sidebars = {
+    "index": [],
+    "getting_started": [],
+    "user_guide": [],
+    "cli": [],
+    "changelog": [],
+}
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
@@ -70,6 +84,8 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "download_all_examples": False,
     "show_memory": False,
+    "image_scrapers": ("skdensity_docs.first_panel_thumbnail_scraper",),
+    "thumbnail_size": (480, 360),
 }
 
 
@@ -172,5 +188,32 @@ def write_cli_help(generated=GENERATED):
     (generated / "cli_help.rst").write_text(body)
 
 
+def draw_cli_picture(generated=GENERATED):
+    """The cluster picture of the CLI page, drawn by the tool itself."""
+    import numpy as np
+    from sklearn.datasets import make_blobs
+
+    from skdensity._cli import main
+
+    target = generated / "cli_cluster.png"
+    if target.exists():
+        return
+    X, _ = make_blobs(3000, centers=14, cluster_std=0.6, center_box=(-12, 12),
+                      random_state=3)  # fmt: skip
+    data = generated / "blobs.csv"
+    np.savetxt(data, X, delimiter=",", header="u,v", comments="")
+    args = ["cluster", "blobs.csv", "--bandwidth", "0.5", "-q", "-o", os.devnull]
+    here = os.getcwd()
+    os.chdir(generated)  # the picture's title names the file as given
+    try:
+        status = main([*args, "--plot", target.name])
+    finally:
+        os.chdir(here)
+        data.unlink()
+    if status != 0:
+        raise RuntimeError("skdensity cluster --plot failed for the CLI page")
+
+
 write_benchmark_pages()
 write_cli_help()
+draw_cli_picture()
