@@ -74,6 +74,7 @@ html_sidebars = {
     "user_guide": [],
     "cli": [],
     "changelog": [],
+    "_generated/benchmarks/*": [],  # wide tables: the whole width
 }
 
 sphinx_gallery_conf = {
@@ -114,6 +115,8 @@ def write_benchmark_pages(results=RESULTS, generated=GENERATED):
         text = source.read_text(encoding="utf-8")
         if not re.match(r"\s*# ", text):
             text = f"# {_title_of(source.stem)}\n\n{text}"
+        # Wide tables: no "on this page" column beside them.
+        text = f"---\nhtml_theme.sidebar_secondary.remove: true\n---\n\n{text}"
         (pages / source.name).write_text(text, encoding="utf-8")
     if sources:
         entries = "\n".join(f"   _generated/benchmarks/{s.stem}" for s in sources)
