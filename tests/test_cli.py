@@ -399,3 +399,32 @@ def test_bgmm_sample_shape(faithful):
     args = ["--estimator", "bgmm", "--n-components", 3, "--random-state", 0]
     header, values = read_csv(run("sample", *args, "-n", 50).stdout)
     assert header == faithful[1] and values.shape == (50, 2)
+
+
+def test_ridges_are_ridges_of_scipy_density(tmp_path, faithful):
+    X, names = faithful
+    png = tmp_path / "ridges.png"
+    proc = run("ridges", "-o", tmp_path / "r.csv", "--plot", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    header, table = read_csv((tmp_path / "r.csv").read_text())
+    assert header == [*names, "log_density", "eigenvalue_gap"]
+    assert 0 < len(table) <= len(X)
+    kde = stats.gaussian_kde(X.T)
+    points = table[:, :2]
+    assert_allclose(table[:, 2], kde.logpdf(points.T), rtol=1e-10)
+    steps = 0.1 * np.sqrt(np.diag(kde.covariance))
+    grad = richardson_gradient(lambda Z: kde.logpdf(Z.T), points, steps)
+    hess = richardson_hessian(lambda Z: kde.logpdf(Z.T), points, steps)
+    lam, vec = np.linalg.eigh(hess)
+    assert_allclose(table[:, 3], lam[:, 1] - lam[:, 0], rtol=1e-5)
+    # On a ridge the gradient lies along the tangent (the eigenvector of the
+    # largest eigenvalue, ks::kdr's definition): its normal part is small, or
+    # the Newton step it implies is (find_ridges' tol of 1e-3, with room).
+    normal = np.abs(np.einsum("mi,mi->m", vec[:, :, 0], grad))
+    tangent_ok = normal <= 1e-2 * np.linalg.norm(grad, axis=1)
+    newton_ok = normal / np.abs(lam[:, 0]) <= 1e-2 * steps.min() * 10
+    assert np.all(tangent_ok | newton_ok)
+    if len(table) < len(X):
+        assert "ascents ended on a ridge" in proc.stderr
+    one = run("ridges", "--columns", "waiting", check=False)
+    assert one.returncode == 2 and "at least 2 columns" in one.stderr

@@ -366,6 +366,37 @@ def cmd_cluster(args, table, progress, outputs, reporter):
     }
 
 
+def cmd_ridges(args, table, progress, outputs, reporter):
+    from .. import find_ridges
+
+    if table.X.shape[1] < 2:
+        raise InputError(
+            "ridges need at least 2 columns (a ridge of dimension 1 to d - 1); "
+            f"there is {table.X.shape[1]}. Choose more with --columns."
+        )
+    estimator = fit_estimator(args, table.X, progress)
+    result = find_ridges(
+        estimator,
+        table.X,
+        ridge_dim=args.ridge_dim,
+        method=args.ridge_method,
+        hdr_prob=args.hdr_prob,
+        random_state=0 if args.random_state is None else args.random_state,
+        verbose=progress.enabled,
+    )
+    dropped = len(table.X) - len(result.points)
+    if dropped:
+        reporter.note(
+            f"{len(result.points)} of {len(table.X)} ascents ended on a ridge; "
+            f"{dropped} did not converge, ended outside the {args.hdr_prob:.0%} "
+            f"highest density region or where the ridge is not defined."
+        )
+    columns = [result.points, result.log_density, result.eigenvalue_gap]
+    names = [*table.names, "log_density", "eigenvalue_gap"]
+    outputs.csv(args.output, columns, names)
+    return {"estimator": estimator, "ridges": result.points}
+
+
 # ---------------------------------------------------------------------------
 # The table of commands
 # ---------------------------------------------------------------------------
@@ -396,6 +427,15 @@ COMMANDS = {
         "index of the mode its ascent of log f reaches (modes by decreasing "
         "density; -1: none). Clusters smaller than --min-cluster-size, and modes "
         "less prominent than --min-prominence, are merged into a neighbour.",
+    ),
+    "ridges": Command(
+        cmd_ridges,
+        "write the density's ridges: points on its filaments, as CSV",
+        "Fit a density, move every row onto a ridge of log f by subspace-"
+        "constrained mean shift (find_ridges), and write the ridge points with "
+        "their log-density and eigenvalue gap (how sharply the ridge stands "
+        "out; near 0 it is ill-defined). Points outside the --hdr-prob highest "
+        "density region are dropped.",
     ),
     "score": Command(
         cmd_score,
@@ -451,6 +491,28 @@ def add_command_options(name, parser):
             metavar="NATS",
             help="merge modes that rise less than this above the saddle joining "
             "them to a higher mode, in log f (default: none merged)",
+        )
+    if name == "ridges":
+        group.add_argument(
+            "--ridge-dim",
+            type=int,
+            default=1,
+            metavar="K",
+            help="dimension of the ridges: 1 for filaments (default: %(default)s)",
+        )
+        group.add_argument(
+            "--ridge-method",
+            choices=["scms", "newton"],
+            default="scms",
+            help="steps of find_ridges (default: %(default)s)",
+        )
+        group.add_argument(
+            "--hdr-prob",
+            type=float,
+            default=0.99,
+            metavar="P",
+            help="keep ridge points inside this highest density region "
+            "(default: %(default)s)",
         )
     if name == "sample":
         group.add_argument(

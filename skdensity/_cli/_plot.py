@@ -128,7 +128,7 @@ def cluster_colours(labels):
 
 
 def _plot_2d(fig, ax, command, estimator, X, names, result):
-    extra = [result.get("samples"), result.get("queries"), result.get("modes")]
+    extra = [result.get(k) for k in ("samples", "queries", "modes", "ridges")]
     lo, hi = _extent(estimator, [X, *extra])
     g0, g1 = np.meshgrid(
         np.linspace(lo[0], hi[0], _GRID), np.linspace(lo[1], hi[1], _GRID)
@@ -173,6 +173,14 @@ def _plot_2d(fig, ax, command, estimator, X, names, result):
             label=f"{len(samples)} samples", zorder=2,
         )  # fmt: skip
         ax.scatter(*X.T, c="k", **_point_style(n), label="data", zorder=3)
+    elif command == "ridges":
+        ax.scatter(*X.T, c="0.3", **_point_style(n) | {"alpha": 0.25}, label="data")
+        ridges = result["ridges"]
+        ax.scatter(
+            *ridges.T, s=12, c="tab:red", edgecolors="white", linewidths=0.4,
+            label="ridge points",
+            zorder=4, rasterized=len(ridges) > 5000,
+        )  # fmt: skip
     elif command == "cluster":
         _draw_clusters(ax, X, result["labels"])
         _draw_modes(ax, result["modes"])
