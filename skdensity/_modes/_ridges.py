@@ -238,7 +238,7 @@ def find_ridges(
       :math:`\Lambda_\perp = \mathrm{diag}(\lambda_1, \dots, \lambda_{d-k})`,
       with the same line search; elsewhere the ``"scms"`` step.
 
-    Every step is at most two scale units long. A start stops when
+    Line-searched steps are at most two scale units long. A start stops when
 
     .. math::
 
