@@ -154,17 +154,11 @@ def test_compressed_files(tmp_path, suffix, compress):
     assert proc.returncode == 2 and "does not decompress" in proc.stderr
 
 
-def test_standard_input_and_clean_csv_on_standard_output():
+def test_standard_input_and_clean_csv_on_standard_output(monkeypatch):
     X = np.array([[1.0, 2.0], [2.0, 1.5], [0.5, 0.0], [1.5, 1.0], [3.0, 2.5]])
     text = "u,v\n" + "".join(f"{a},{b}\n" for a, b in X)
-    proc = subprocess.run(
-        [sys.executable, "-m", "skdensity", "modes", "-", "-o", "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    proc = run("modes", "-", "-o", "-")
     table = read_back(proc.stdout)  # the CSV alone; the report went to stderr
     assert list(table.columns[:3]) == ["u", "v", "log_density"]
     kde = stats.gaussian_kde(X.T)
