@@ -546,3 +546,26 @@ def test_bad_ridge_dim_and_starts():
         find_ridges(kde, hdr_prob=1.0)
     with pytest.raises(ValueError, match="no sample method"):
         find_ridges(_MixtureDensity([1.0], np.zeros((1, 2)), np.eye(2)[None]))
+
+
+def test_the_constrained_mean_shift_never_lowers_log_f():
+    # Each step maximises, over the normal space, the quadratic minoriser of
+    # log f that the mean shift maximises over all of space.
+    X = _spiral(200, 0.2, 8)
+    kde = GaussianKDE().fit(X)  # a full H
+    X0 = np.r_[X[:40], np.random.default_rng(8).uniform(-4, 4, (20, 2))]
+    log_f = [kde.score_samples(X0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for max_iter in range(1, 8):
+            end = find_ridges(kde, X0, max_iter=max_iter, tol=1e-12, hdr_prob=None)
+            log_f.append(kde.score_samples(end.end_points))
+    rise = np.diff(log_f, axis=0)
+    assert (rise >= -1e-12 * np.abs(log_f[0])).all()
+    assert (rise[0] > 0).mean() > 0.9
+
+
+def test_verbose_shows_progress(capsys):
+    X = _spiral(60, 0.1, 9)
+    find_ridges(GaussianKDE().fit(X), hdr_prob=None, verbose=True)
+    assert "ridge points" in capsys.readouterr().err
