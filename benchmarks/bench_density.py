@@ -131,7 +131,7 @@ def floor_func(X, Q, factor):
     plan = plan_blocks(m, n, 0)
     shapes = {(plan.row_block, plan.col_block), (min(m, 512), n), (min(m, 64), n)}
 
-    def make(rows, cols, lhs, rhs):
+    def make(rows, cols, lhs, rhs, clamp=False):
         buf = np.empty(rows * cols)
 
         def run():
@@ -141,12 +141,17 @@ def floor_func(X, Q, factor):
                     L = lhs[r0 : r0 + rows]
                     E = buf[: L.shape[0] * R.shape[1]].reshape(L.shape[0], R.shape[1])
                     np.matmul(L, R, out=E)
+                    if clamp:
+                        np.maximum(E, -600.0, out=E)
                     np.exp(E, out=E)
 
         return run
 
     variants = [make(r, c, aug_q, aug_x) for r, c in shapes]
     variants.append(make(plan.row_block, plan.col_block, Y, np.ascontiguousarray(W.T)))
+    # Where many terms underflow (wide data), exp's slow subnormal path is
+    # not arithmetic: the floor is then the clamped variant's.
+    variants.append(make(plan.row_block, plan.col_block, aug_q, aug_x, clamp=True))
     return variants
 
 

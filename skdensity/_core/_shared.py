@@ -17,6 +17,78 @@ N_PROBE = 64
 _OVERFLOW = 1e200
 _RENORMALISE = 1e100
 
+#: Exponents are raised to at least this before ``exp`` where some may be
+#: lower than _SLOW_EXPONENT. NumPy's ``exp`` is about 90x slower where its
+#: result is subnormal (exponents in [-745, -708]) and 17x slower where it
+#: rounds to 0, and products of subnormals slow the moment products as much;
+#: from n ~ 10^4 kernels a few percent of the terms can fall there. Every sum
+#: that receives the raised terms holds a term 1 (the shift is one of its
+#: terms), so each adds at most ``exp(-600) = 2.7e-261`` relative to the sum,
+#: far below its rounding: no result changes. -600 and not -700: a term
+#: exp(-700) = 1e-304 times a moment of 1e-5 would be subnormal again.
+_MIN_EXPONENT = -600.0
+
+#: Blocks whose exponents are all above this (a bound from the norms, see
+#: shared_task) skip the raising pass, which costs about half an ``exp``.
+_SLOW_EXPONENT = -700.0
+
+
+def _exp_in_place(E, rows=True):
+    """``exp`` of a block of exponents, in place, at full speed.
+
+    The exponents of ``rows`` (a boolean mask or index array, ``True`` for
+    all, ``False`` for none) are raised to ``_MIN_EXPONENT`` first: those
+    that may fall where ``exp`` is slow. Overflows are left to the caller.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if rows is True:
+            np.maximum(E, _MIN_EXPONENT, out=E)
+        elif rows is not False:
+            E[rows] = np.maximum(E[rows], _MIN_EXPONENT)
+        return np.exp(E, out=E)
+
+
+#: Components sampled per query to judge whether raising its exponents pays.
+_N_SAMPLE = 256
+
+
+def _slow_rows(Yaug, mix):
+    """Rows whose exponents should be raised before ``exp`` (boolean).
+
+    Raising a row costs about a quarter of its ``exp``; a term whose
+    ``exp`` is subnormal or 0 costs 20-90 ``exp``. So a row is raised when
+    some of its exponents may lie below ``_SLOW_EXPONENT`` by the bound
+    ``y . m_k + b_k - s >= -|y| max|m_k| + min b_k - s`` and at least one
+    of ``_N_SAMPLE`` evenly spaced components does (more than about 0.4% of
+    the terms, where raising pays for itself): queries at the edge of
+    Gaussian data meet a handful of underflowing terms, queries over wide
+    or uniform data a large share.
+    """
+    d = Yaug.shape[1] - 2
+    Y = Yaug[:, :d]
+    reach = np.sqrt(np.einsum("ij,ij->i", mix.white_means, mix.white_means).max())
+    low = -np.sqrt(np.einsum("ij,ij->i", Y, Y)) * reach + mix.logit_offset.min()
+    rows = np.flatnonzero(~(low + Yaug[:, d + 1] >= _SLOW_EXPONENT))
+    K = mix.n_components
+    sample = np.unique(np.linspace(0, K - 1, min(K, _N_SAMPLE)).astype(np.intp))
+    cols = np.vstack(
+        [mix.white_means[sample].T, mix.logit_offset[sample], np.ones(sample.size)]
+    )
+    slow = np.zeros(Yaug.shape[0], dtype=bool)
+    if rows.size:
+        slow[rows] = ((Yaug[rows] @ cols) < _SLOW_EXPONENT).any(axis=1)
+    return slow
+
+
+def _raised_rows(slow):
+    """``slow`` rows of a block as :func:`_exp_in_place` takes them: ``False``
+    for none, ``True`` when most are (raising the whole block is then
+    cheaper than gathering), else their indices."""
+    rows = np.flatnonzero(slow)
+    if rows.size == 0:
+        return False
+    return True if 2 * rows.size > slow.size else rows
+
 
 def n_moments(d, order):
     """Columns of the moment matrix: 1, then m (order 1), then m m^T's triangle."""
@@ -98,6 +170,7 @@ def shared_task(X, mix, order, plan):
     for r0 in range(0, m_pad, rb):
         rows = Yaug[r0 : r0 + rb]
         rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
+    slow = _slow_rows(Yaug, mix)
     acc = np.zeros((m_pad, q))
     cols = np.empty((d + 2, cb))
     moments = np.empty((moment_rows(q), cb))
@@ -116,8 +189,8 @@ def shared_task(X, mix, order, plan):
             E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
             np.matmul(Yaug[r0:r1], B, out=E)
             # An overflow here is caught below and the block redone.
+            _exp_in_place(E, _raised_rows(slow[r0:r1]))
             with np.errstate(over="ignore", invalid="ignore"):
-                np.exp(E, out=E)
                 S = _moments(E, A, q)
             bad = ~(S[:, 0] < _OVERFLOW)
             if bad.any():
@@ -237,7 +310,7 @@ def _grouped_block(Xb, mix, order, cb):
             rescale = np.exp(shift - new)
             shift = new
             E -= shift[:, None]
-            np.exp(E, out=E)
+            _exp_in_place(E)
             A = _moment_matrix(M, order, moments[:, : c1 - c0])
             S = _moments(E, A, q)
             W *= rescale
@@ -321,8 +394,8 @@ def _redo_with_own_max(Yaug, acc, rows, B, A):
     acc[rows] *= np.exp(shift - new_shift)[:, None]
     Yaug[rows, -1] = -new_shift
     logits[:n] -= new_shift[:, None]
-    logits[n:] = -np.inf
-    return _moments(np.exp(logits, out=logits), A, acc.shape[1])[:n]
+    logits[n:] = 0.0
+    return _moments(_exp_in_place(logits), A, acc.shape[1])[:n]
 
 
 def _shared_finish(Yaug, acc, mix, order, m):
