@@ -371,9 +371,8 @@ def _iteration(ascent, Xa, active, state, newton):
     basin boundary is the way into the neighbouring basin. So a step of time
     :math:`\alpha` is kept only if its local error (Euler against Heun,
     :func:`_flow_error`) is within ``_FLOW_TOL`` scale units plus
-    ``_FLOW_RTOL`` of its length, where it lands and, for a step longer than
-    half a scale unit, already at its midpoint; otherwise :math:`\alpha` is
-    halved. After a kept step :math:`\alpha` doubles again, up to 1: near a
+    ``_FLOW_RTOL`` of its length, where it lands; otherwise :math:`\alpha`
+    is halved. After a kept step :math:`\alpha` doubles again, up to 1: near a
     mode every mean-shift step is kept.
 
     *Newton steps* (``newton``): from :math:`x`, where
@@ -451,21 +450,6 @@ def _iteration(ascent, Xa, active, state, newton):
             Xa[fixed], grad[fixed], None if hess is None else hess[fixed]
         )
         step[fixed] = alpha[fixed, None] * full
-        # A long step is halved at once if the flow already bends by its
-        # midpoint (the check where it lands cannot see a bend and return).
-        long = fixed[ascent.norm(step[fixed]) > _MIDPOINT_RADIUS]
-        if long.size:
-            middle = ascent.gradient(Xa[long] + 0.5 * step[long])
-            bends = (
-                _flow_error(
-                    ascent.scaled_gradient(grad[long]),
-                    ascent.scaled_gradient(middle),
-                    alpha[long],
-                )
-                > 1.0
-            )
-            step[long[bends]] *= 0.5
-            alpha[long[bends]] *= 0.5
     state.back_x[active] = Xa
     state.back_grad[active] = grad
     if need_hess:
