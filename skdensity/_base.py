@@ -11,7 +11,7 @@ from ._core import (
     log_density_derivatives,
     responsibilities,
     to_density_scale,
-    validate_data,
+    validate_queries,
 )
 
 
@@ -28,7 +28,7 @@ class GaussianMixtureDerivativesMixin:
 
     def _log_density_derivatives(self, X, order):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_queries(self, X)
         return self._evaluate(X, order)
 
     def _evaluate(self, X, order):
@@ -258,7 +258,7 @@ class GaussianMixtureDerivativesMixin:
         array([[0.03788284]])
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_queries(self, X)
         mixture = self._get_mixture()
         if isinstance(mixture, SharedPrecisionMixture):
             if log_gradient is None:

@@ -18,6 +18,7 @@ from scipy import stats
 from scipy.special import logsumexp
 from sklearn import config_context
 
+import skdensity._core._representation as representation
 import skdensity._core._shared as core
 from skdensity import GaussianKDE, GaussianMixtureGrad
 
@@ -139,7 +140,7 @@ def test_redone_blocks_are_exact(monkeypatch, working_memory):
         return original(*args)
 
     monkeypatch.setattr(core, "_redo_with_own_max", spy)
-    monkeypatch.setattr(core, "N_PROBE", 1)
+    monkeypatch.setattr(representation, "N_PROBE", 1)
     kde = GaussianKDE(bandwidth=1.0).fit(X)
     assert kde._mixture.n_groups == 1
     # No overflow warning reaches the user: redone blocks are expected.

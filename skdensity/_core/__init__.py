@@ -93,6 +93,7 @@ from ._compat import (
     gen_batches,
     validate_data,
     validate_params,
+    validate_queries,
 )
 from ._compat import _check_sample_weight as check_sample_weight
 from ._evaluate import log_density_derivatives, responsibilities, to_density_scale
@@ -152,5 +153,6 @@ __all__ = [
     "to_density_scale",
     "validate_data",
     "validate_params",
+    "validate_queries",
     "working_memory_bytes",
 ]

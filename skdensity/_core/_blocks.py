@@ -14,7 +14,6 @@ from ._compat import (
     Parallel,
     ThreadingBackend,
     delayed,
-    gen_batches,
     get_active_backend,
     get_config,
 )
@@ -134,7 +133,10 @@ def plan_blocks(
         n_blocks = -(-n_rows // row_block)
         per_task = max(1, -(-n_blocks // (_TASKS_PER_WORKER * n_workers)))
         task_rows = min(task_rows, per_task * row_block)
-    tasks = list(gen_batches(n_rows, task_rows)) if n_rows else [slice(0, 0)]
+    # The slices of sklearn's gen_batches, without its argument validation
+    # (which inspects signatures: 0.1 ms, more than a one-query call's work).
+    starts = range(0, n_rows, task_rows)
+    tasks = [slice(i, min(i + task_rows, n_rows)) for i in starts] or [slice(0, 0)]
     return BlockPlan(row_block, col_block, tasks)
 
 

@@ -4,6 +4,7 @@ mended here."""
 
 from contextlib import contextmanager
 
+import numpy as np
 from joblib._parallel_backends import ThreadingBackend  # noqa: F401
 from joblib.parallel import get_active_backend  # noqa: F401
 from sklearn import get_config  # noqa: F401
@@ -42,3 +43,29 @@ def discard_fit_on_error(estimator, private=()):
         for name in [a for a in vars(estimator) if a.endswith("_") or a in private]:
             delattr(estimator, name)
         raise
+
+
+def validate_queries(estimator, X):
+    """``validate_data(estimator, X, reset=False, dtype=np.float64)``, fast
+    where nothing needs converting.
+
+    A single query costs about 0.3 ms in ``validate_data`` (dataframe and
+    feature-name detection), 15x the arithmetic of a gradient against 500
+    kernels. An input that is already a non-empty 2-D float64 ``ndarray``
+    of the fitted width, all finite, for an estimator fitted without
+    feature names, is returned as is: ``validate_data`` would return it
+    unchanged. Anything else (lists, DataFrames, other dtypes, a wrong
+    width, NaN or inf, an estimator fitted on names) goes through
+    ``validate_data``, with its conversions, warnings and errors.
+    """
+    if (
+        type(X) is np.ndarray
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and X.shape[0] > 0
+        and X.shape[1] == getattr(estimator, "n_features_in_", None)
+        and getattr(estimator, "feature_names_in_", None) is None
+        and np.isfinite(X).all()
+    ):
+        return X
+    return validate_data(estimator, X, reset=False, dtype=np.float64)

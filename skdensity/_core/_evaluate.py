@@ -12,9 +12,8 @@ from ._blocks import (
     store_rows,
 )
 from ._component import component_logits, component_residuals, component_task
-from ._representation import SharedPrecisionMixture
+from ._representation import N_PROBE, SharedPrecisionMixture
 from ._shared import (
-    N_PROBE,
     grouped_task,
     moment_rows,
     n_moments,

@@ -7,12 +7,28 @@ frames when the data are wide) or with one precision per component
 """
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy.special import logsumexp
 
 #: log(2 pi), for every normalising constant of the package.
 LOG_2PI = float(np.log(2 * np.pi))
+
+#: Components probed per query to pick the exponent shift (see shared_task).
+N_PROBE = 64
+
+#: Components sampled per query to judge whether raising its exponents before
+#: ``exp`` pays (see ``_slow_rows`` in :mod:`skdensity._core._shared`).
+N_SAMPLE = 256
+
+
+def evenly_spaced(K, count):
+    """Indices of ``min(K, count)`` evenly spaced components of ``K``."""
+    if count >= K:
+        return np.arange(K)
+    # Steps of at least 1: distinct and increasing.
+    return np.linspace(0, K - 1, count).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,31 @@ class SharedPrecisionMixture:
     @property
     def n_groups(self):
         return self.origins.shape[0]
+
+    # Per-call constants of the single-frame evaluation, computed on first
+    # use (a one-query call would otherwise spend more on them than on its
+    # arithmetic); ``replace`` starts a new cache.
+
+    @cached_property
+    def probe_columns(self):
+        """``[m_k; b_k]`` of ``N_PROBE`` evenly spaced components, (d + 1, P)."""
+        probe = evenly_spaced(self.n_components, N_PROBE)
+        return np.vstack([self.white_means[probe].T, self.logit_offset[probe]])
+
+    @cached_property
+    def sample_columns(self):
+        """``[m_k; b_k; 1]`` of ``N_SAMPLE`` evenly spaced components."""
+        sample = evenly_spaced(self.n_components, N_SAMPLE)
+        ones = np.ones(sample.size)
+        return np.vstack([self.white_means[sample].T, self.logit_offset[sample], ones])
+
+    @cached_property
+    def exponent_floor(self):
+        """``(max |m_k|, min b_k)``: with ``-|y| max|m_k| + min b_k - s``, a
+        lower bound of a query's exponents in its frame."""
+        white = self.white_means
+        reach = np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0))
+        return float(reach), float(self.logit_offset.min(initial=np.inf))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,6 @@ import numpy as np
 from ._blocks import ROW_ALIGN, empty_outputs, store_rows, working_memory_bytes
 from ._representation import GROUP_DIAMETER
 
-#: Components probed per query to pick the exponent shift (see shared_task).
-N_PROBE = 64
-
 #: A block sum of kernel terms above this means the shift was too low (the
 #: probe missed a much closer component): the block is redone with its own
 #: maximum. Running sums are renormalised above _RENORMALISE.
@@ -48,10 +45,6 @@ def _exp_in_place(E, rows=True):
         return np.exp(E, out=E)
 
 
-#: Components sampled per query to judge whether raising its exponents pays.
-_N_SAMPLE = 256
-
-
 def _slow_rows(Yaug, mix):
     """Rows whose exponents should be raised before ``exp`` (boolean).
 
@@ -59,24 +52,24 @@ def _slow_rows(Yaug, mix):
     ``exp`` is subnormal or 0 costs 20-90 ``exp``. So a row is raised when
     some of its exponents may lie below ``_SLOW_EXPONENT`` by the bound
     ``y . m_k + b_k - s >= -|y| max|m_k| + min b_k - s`` and at least one
-    of ``_N_SAMPLE`` evenly spaced components does (more than about 0.4% of
+    of ``N_SAMPLE`` evenly spaced components does (more than about 0.4% of
     the terms, where raising pays for itself): queries at the edge of
     Gaussian data meet a handful of underflowing terms, queries over wide
     or uniform data a large share.
     """
     d = Yaug.shape[1] - 2
     Y = Yaug[:, :d]
-    reach = np.sqrt(np.einsum("ij,ij->i", mix.white_means, mix.white_means).max())
-    low = -np.sqrt(np.einsum("ij,ij->i", Y, Y)) * reach + mix.logit_offset.min()
+    reach, b_min = mix.exponent_floor
+    low = -np.sqrt(np.einsum("ij,ij->i", Y, Y)) * reach + b_min
     rows = np.flatnonzero(~(low + Yaug[:, d + 1] >= _SLOW_EXPONENT))
-    K = mix.n_components
-    sample = np.unique(np.linspace(0, K - 1, min(K, _N_SAMPLE)).astype(np.intp))
-    cols = np.vstack(
-        [mix.white_means[sample].T, mix.logit_offset[sample], np.ones(sample.size)]
-    )
+    if rows.size == 0:
+        return np.zeros(Yaug.shape[0], dtype=bool)
+    cols = mix.sample_columns
     slow = np.zeros(Yaug.shape[0], dtype=bool)
-    if rows.size:
-        slow[rows] = ((Yaug[rows] @ cols) < _SLOW_EXPONENT).any(axis=1)
+    # In chunks of rows: the sampled exponents stay within 1 MiB.
+    for r0 in range(0, rows.size, 512):
+        chunk = rows[r0 : r0 + 512]
+        slow[chunk] = ((Yaug[chunk] @ cols) < _SLOW_EXPONENT).any(axis=1)
     return slow
 
 
@@ -165,8 +158,7 @@ def shared_task(X, mix, order, plan):
     Yaug = np.zeros((m_pad, d + 2))
     np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
     Yaug[:, d] = 1.0
-    probe = np.unique(np.linspace(0, K - 1, min(K, N_PROBE)).astype(np.intp))
-    probe_cols = np.vstack([mix.white_means[probe].T, mix.logit_offset[probe]])
+    probe_cols = mix.probe_columns
     for r0 in range(0, m_pad, rb):
         rows = Yaug[r0 : r0 + rb]
         rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
@@ -188,8 +180,12 @@ def shared_task(X, mix, order, plan):
             r1 = min(m_pad, r0 + rb)
             E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
             np.matmul(Yaug[r0:r1], B, out=E)
+            # exp only of the queries' rows: padding rows, there for full
+            # BLAS tiles, would cost 15 of 16 exps of a one-query call.
+            live = min(r1, m) - r0
+            E[live:] = 1.0
             # An overflow here is caught below and the block redone.
-            _exp_in_place(E, _raised_rows(slow[r0:r1]))
+            _exp_in_place(E[:live], _raised_rows(slow[r0 : r0 + live]))
             with np.errstate(over="ignore", invalid="ignore"):
                 S = _moments(E, A, q)
             bad = ~(S[:, 0] < _OVERFLOW)
