@@ -19,7 +19,16 @@ n = m in {10^3, 10^4} this times
   linearly to m;
 * a 10-component ``sklearn.mixture.GaussianMixture``: its ``score_samples``
   against ``GaussianMixtureGrad.gradient`` / ``hessian``;
-* peak extra memory (tracemalloc, outputs excluded).
+* peak extra memory (tracemalloc, outputs excluded);
+* small calls (issue 17): m = 1, 10, 100 queries against n = 500 and 10^4
+  kernels, d = 2 and 5, against scipy's ``evaluate`` and ``logpdf``;
+* scipy.optimize: minimising -log f of a 2-D KDE (n = 2000) from 50 starts,
+  trust-exact with ``objective()`` against BFGS on finite differences of
+  scipy's ``logpdf``;
+* wide data that are not whitened (uniform at h = 0.045, normal at h = 0.1,
+  Student t3 with Scott's rule; n = 3x10^4 and 10^5, m = 10^4), against the
+  floor, with and without raising the exponents whose ``exp`` would be
+  subnormal (``--only-issue17`` runs these three tables alone).
 
 The data are whitened to unit sample covariance, so that scipy's Scott rule,
 ``GaussianKDE("scott")`` and ``KernelDensity(bandwidth=scott_factor)`` are
@@ -345,6 +354,166 @@ def numdifftools_times(kde, Q, args):
 
 
 # ---------------------------------------------------------------------------
+# Small calls, scipy.optimize, wide data (issue 17)
+# ---------------------------------------------------------------------------
+
+
+def small_call_rows(args):
+    """m = 1, 10, 100 queries against n = 500 and 10^4 kernels, d = 2 and 5."""
+    rows = []
+    for n in (500, 10_000):
+        for d in (2, 5):
+            X, Q = whitened_data(n, 100, d, seed=d)
+            kde = GaussianKDE("scott").fit(X)
+            sp = stats.gaussian_kde(X.T)
+            for m in (1, 10, 100):
+                q = Q[:m]
+                floors = floor_func(X, q, kde.factor_)
+                funcs = {
+                    "floor": lambda fl=floors: [f() for f in fl[:1]],
+                    "score": lambda q=q, k=kde: k.score_samples(q),
+                    "grad": lambda q=q, k=kde: k.gradient(q, log=True),
+                    "hess": lambda q=q, k=kde: k.hessian(q, log=True),
+                    "sp_eval": lambda q=q, s=sp: s.evaluate(q.T),
+                    "sp_logpdf": lambda q=q, s=sp: s.logpdf(q.T),
+                }
+                with threadpool_limits(limits=1, user_api="blas"):
+                    t = interleaved(funcs, args.repeat)
+                rows.append({"n": n, "d": d, "m": m, **t})
+    return rows
+
+
+def optimize_row(args, n=2000, starts=50):
+    """Minimise -log f of a 2-D KDE from 50 starts: trust-exact with the
+    analytic jac/hess of ``objective()`` against finite-difference BFGS on
+    scipy's logpdf."""
+    from scipy.optimize import minimize
+
+    X, _ = whitened_data(n, 1, 2, seed=7)
+    kde = GaussianKDE("scott").fit(X)
+    sp = stats.gaussian_kde(X.T)
+    x0 = X[np.random.default_rng(0).choice(n, starts, replace=False)] + 0.1
+
+    def ours():
+        fun, jac, hess = kde.objective()
+        return [minimize(fun, x, jac=jac, hess=hess, method="trust-exact") for x in x0]
+
+    def anchor():
+        return [minimize(lambda x: -sp.logpdf(x)[0], x, method="BFGS") for x in x0]
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        t = interleaved({"ours": ours, "anchor": anchor}, args.repeat)
+    gap = max(
+        abs(a.fun - b.fun) for a, b in zip(ours(), anchor(), strict=True)
+    )  # same modes reached, same objective
+    return {"n": n, "starts": starts, **t, "gap": gap}
+
+
+def wide_data(kind, n, d=2, seed=0):
+    """Data spread over many bandwidths, and the bandwidth used: uniform on a
+    square at h = 0.045 (22 bandwidths to the edge, one frame), Gaussian at
+    h = 0.1 (spatial groups), Student t with 3 degrees of freedom, Scott."""
+    rng = np.random.default_rng(seed)
+    if kind == "uniform, h=0.045":
+        return rng.uniform(-1, 1, size=(n, d)), 0.045
+    if kind == "normal, h=0.1":
+        return rng.normal(size=(n, d)), 0.1
+    return rng.standard_t(3, size=(n, d)), "scott"
+
+
+def wide_rows(args):
+    """score_samples on data that are not whitened, n up to 10^5, m = 10^4,
+    against the floor, with and without raising the low exponents."""
+    from skdensity._core import _shared
+
+    rows = []
+    for kind in ("uniform, h=0.045", "normal, h=0.1", "t3, scott"):
+        for n in args.wide_sizes:
+            X, h = wide_data(kind, n)
+            Q, _ = wide_data(kind, args.wide_queries, seed=1)
+            kde = GaussianKDE(h).fit(X)
+            U = kde.precision_cholesky_
+            floors = floor_func(X @ U, Q @ U, 1.0)
+
+            def unraised(kde=kde, Q=Q, slow=_shared._SLOW_EXPONENT):
+                _shared._SLOW_EXPONENT = -np.inf
+                try:
+                    return kde.score_samples(Q)
+                finally:
+                    _shared._SLOW_EXPONENT = slow
+
+            funcs = {f"floor{i}": f for i, f in enumerate(floors)}
+            funcs.update(score=lambda k=kde, q=Q: k.score_samples(q), unraised=unraised)
+            with (
+                threadpool_limits(limits=1, user_api="blas"),
+                warnings.catch_warnings(),
+            ):
+                warnings.simplefilter("ignore", RuntimeWarning)  # the floor's exp
+                t = interleaved(funcs, max(1, args.repeat - 1))
+            floor = min(v for k, v in t.items() if k.startswith("floor"))
+            groups = kde._get_mixture().n_groups
+            rows.append({"kind": kind, "n": n, "groups": groups, "floor": floor, **t})
+    return rows
+
+
+def small_tables(small, opt, wide):
+    out = []
+    if small:
+        out.append(
+            "\n## Small calls: time, and scipy's over our score_samples "
+            "(above 1: ours is faster)\n"
+        )
+        head = ["n", "d", "m", "floor", "score_samples", "gradient", "Hessian"]
+        head += ["scipy evaluate", "scipy logpdf"]
+        out += [_row(head), _row(["---"] * len(head))]
+        for r in small:
+            cells = [r["n"], r["d"], r["m"], fmt_t(r["floor"]), fmt_t(r["score"])]
+            cells += [fmt_t(r["grad"]), fmt_t(r["hess"])]
+            cells += [
+                f"{fmt_t(r['sp_eval'])} ({fmt_r(r['sp_eval'], r['score'])})",
+                f"{fmt_t(r['sp_logpdf'])} ({fmt_r(r['sp_logpdf'], r['score'])})",
+            ]
+            out.append(_row(cells))
+    if opt:
+        out.append("\n## scipy.optimize: -log f of a 2-D KDE from 50 starts\n")
+        head = ["n", "trust-exact, objective()", "BFGS, differences of scipy logpdf"]
+        head += ["anchor / ours", "max |fun difference|"]
+        out += [_row(head), _row(["---"] * len(head))]
+        out.append(
+            _row(
+                [
+                    opt["n"],
+                    fmt_t(opt["ours"]),
+                    fmt_t(opt["anchor"]),
+                    fmt_r(opt["anchor"], opt["ours"]),
+                    f"{opt['gap']:.0e}",
+                ]
+            )
+        )
+    if wide:
+        out.append("\n## Wide data (not whitened), d = 2, m = 10^4 queries\n")
+        head = ["data", "n", "groups", "floor", "score_samples", "/ floor"]
+        head += ["exponents not raised", "/ floor"]
+        out += [_row(head), _row(["---"] * len(head))]
+        for r in wide:
+            out.append(
+                _row(
+                    [
+                        r["kind"],
+                        r["n"],
+                        r["groups"],
+                        fmt_t(r["floor"]),
+                        fmt_t(r["score"]),
+                        fmt_r(r["score"], r["floor"]),
+                        fmt_t(r["unraised"]),
+                        fmt_r(r["unraised"], r["floor"]),
+                    ]
+                )
+            )
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -498,24 +667,36 @@ def main(argv=None):
     parser.add_argument("--no-jax", action="store_true")
     parser.add_argument("--no-numdifftools", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_density.md")
+    parser.add_argument(
+        "--only-issue17",
+        action="store_true",
+        help="only the small-call, scipy.optimize and wide-data tables",
+    )
+    parser.add_argument("--wide-sizes", type=int, nargs="+", default=[30_000, 100_000])
+    parser.add_argument("--wide-queries", type=int, default=10_000)
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.fd_points = [1000, 3000], 1, 10_000
         args.nd_points = 2
+        args.wide_sizes, args.wide_queries = [10_000], 2000
     has_jax = not args.no_jax and _importable("jax")
     has_nd = not args.no_numdifftools and _importable("numdifftools")
     args.no_jax, args.no_numdifftools = not has_jax, not has_nd
     start = time.perf_counter()
     rows = []
-    for n in args.sizes:
+    for n in [] if args.only_issue17 else args.sizes:
         for d in args.dims:
             rows.append(run_config(d, n, args))
             print(
                 f"d={d} n=m={n} done ({time.perf_counter() - start:.0f} s)", flush=True
             )
-    text = (
-        header(args, time.perf_counter() - start) + "\n" + tables(rows, has_jax, has_nd)
-    )
+    small, opt = small_call_rows(args), optimize_row(args)
+    print(f"small calls done ({time.perf_counter() - start:.0f} s)", flush=True)
+    wide = wide_rows(args)
+    text = header(args, time.perf_counter() - start) + "\n"
+    if rows:
+        text += tables(rows, has_jax, has_nd)
+    text += small_tables(small, opt, wide)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(f"# {TITLE}\n\n" + text)
