@@ -48,7 +48,7 @@ Two paths evaluate these formulas:
   ``COMPACT_RADIUS`` (32) bandwidths of their centre; wider data are sorted
   into spatial groups, each evaluated in a frame centred on one of its
   members from exact input-space offsets, and their moments are joined
-  without cancellation (:mod:`skdensity._core._shared`). Accuracy then does not
+  without cancellation (:mod:`skdensity._core._grouped`). Accuracy then does not
   depend on where the data sit or how far they spread.
 * **per-component** (a mixture with its own precisions). The residuals of
   all components are formed in input space, :math:`x - \mu_k`, then

@@ -12,14 +12,9 @@ from ._blocks import (
     store_rows,
 )
 from ._component import component_logits, component_residuals, component_task
+from ._grouped import grouped_task, spatial_order
 from ._representation import N_PROBE, SharedPrecisionMixture
-from ._shared import (
-    grouped_task,
-    moment_rows,
-    n_moments,
-    shared_task,
-    spatial_order,
-)
+from ._shared import moment_rows, n_moments, shared_task
 
 
 def _single_threaded(task, *args):
