@@ -1,19 +1,24 @@
 """n_jobs, joblib backends and a real dask.distributed cluster give the same numbers.
 
-Query chunks are cut at the same rows whatever the number of workers, and
+Query chunks are cut at the same rows whatever the number of workers, every
+matrix product is small enough that BLAS runs it on the calling thread, and
 each query's result depends on that query alone, so parallel results must
-equal serial ones bit for bit, not merely to rounding.
+equal serial ones bit for bit, not merely to rounding, whatever the number
+of BLAS threads.
 """
+
+import threading
 
 import numpy as np
 import pytest
 from joblib import parallel_config
 from numpy.testing import assert_array_equal
 from sklearn import config_context
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
+import skdensity._core._evaluate as evaluate
 from skdensity import GaussianKDE, GaussianMixtureGrad, find_modes
-from skdensity._core import plan_blocks
+from skdensity._core import effective_n_jobs, for_each_row_chunk, plan_blocks
 
 
 def _all_results(est, Q):
@@ -67,16 +72,124 @@ def test_work_is_split_only_when_worth_it():
     # Tasks start at multiples of the block (so results cannot depend on
     # n_jobs); tiny computations stay in one task.
     big = plan_blocks(5000, 3000, 100, n_jobs=2)
-    assert len(big.tasks) >= 4
+    assert len(big.tasks) >= 4 and big.n_workers == 2
     assert all(t.start % big.row_block == 0 for t in big.tasks)
-    assert plan_blocks(5000, 3000, 100).tasks == [slice(0, 5000)]
-    assert len(plan_blocks(50, 300, 100, n_jobs=2).tasks) == 1
+    assert plan_blocks(5000, 3000, 100, n_jobs=1).tasks == [slice(0, 5000)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert plan_blocks(5000, 3000, 100).tasks == [slice(0, 5000)]
+    small = plan_blocks(50, 300, 100, n_jobs=2)
+    assert len(small.tasks) == 1 and small.n_workers == 1
+
+
+def _blas_limit():
+    return min(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_default_workers_follow_blas_limit_and_config():
+    # n_jobs=None: as many threads as BLAS would use now; joblib's n_jobs
+    # setting when one is made; an explicit n_jobs before either.
+    assert effective_n_jobs(None) == _blas_limit()
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert effective_n_jobs(None) == 1
+        assert effective_n_jobs(3) == 3
+        with parallel_config(n_jobs=2, prefer="threads"):
+            assert effective_n_jobs(None) == 2
+        with parallel_config(backend="threading", n_jobs=3):
+            assert effective_n_jobs(None) == 3
+            assert effective_n_jobs(1) == 1
+    limit = _blas_limit()
+    if limit > 1:  # where the machine has a core to spare for BLAS
+        with threadpool_limits(limits=2, user_api="blas"):
+            assert effective_n_jobs(None) == 2
+    # Inside a worker of the core's own pool no nested pool is started; an
+    # ordinary thread is no worker.
+    seen = {}
+    for_each_row_chunk(
+        lambda rows: effective_n_jobs(None),
+        np.arange(4),
+        [slice(i, i + 1) for i in range(4)],
+        lambda rows, value: seen.update({rows.start: value}),
+        n_jobs=2,
+    )
+    assert set(seen.values()) == {1}
+    thread = threading.Thread(target=lambda: seen.update(t=effective_n_jobs(None)))
+    thread.start()
+    thread.join()
+    assert seen["t"] == limit
+
+
+def _meet_in_pairs(monkeypatch, name):
+    """Make the core's task ``name`` wait until two tasks run at once (a
+    lone worker times out instead)."""
+    barrier = threading.Barrier(2, timeout=20)
+    original = getattr(evaluate, name)
+    met = set()
+
+    def task(*args):
+        ident = threading.get_ident()
+        if ident not in met:
+            met.add(ident)
+            barrier.wait()
+        return original(*args)
+
+    monkeypatch.setattr(evaluate, name, task)
+    return met
+
+
+def test_mixture_parallel_config_runs_two_workers(data, monkeypatch):
+    # joblib's own effective_n_jobs(None) reports 1 here (it falls back to
+    # threads with n_jobs=1 when threads are preferred without a backend).
+    X, Q = data
+    Q = np.tile(Q, (40, 1))
+    gm = GaussianMixtureGrad(4, random_state=0).fit(X)
+    with threadpool_limits(limits=1, user_api="blas"):
+        expected = _all_results(gm, Q)
+    met = _meet_in_pairs(monkeypatch, "component_task")
+    with (
+        config_context(working_memory=0.2),
+        parallel_config(n_jobs=2, prefer="threads"),
+    ):
+        results = _all_results(gm, Q)
+    assert len(met) == 2
+    _assert_same(results, expected)
+
+
+def test_default_uses_blas_threads_with_identical_results(data, monkeypatch):
+    X, Q = data
+    Q = np.tile(Q, (4, 1))
+    kde = GaussianKDE().fit(X)
+    with threadpool_limits(limits=1, user_api="blas"):
+        expected = _all_results(kde, Q)
+    if _blas_limit() < 2:
+        pytest.skip("BLAS runs one thread here: the default has one worker")
+    met = _meet_in_pairs(monkeypatch, "shared_task")
+    with threadpool_limits(limits=2, user_api="blas"):
+        results = _all_results(kde, Q)
+    assert len(met) == 2
+    _assert_same(results, expected)
+
+
+@pytest.mark.parametrize(("n", "d"), [(3000, 3), (500, 2), (2000, 5), (700, 1)])
+def test_one_query_equals_the_same_query_in_a_batch(n, d):
+    # Every product is a serial BLAS call of full row tiles, so a row's bits
+    # depend neither on the rows beside it nor on BLAS's threads (before,
+    # OpenBLAS's small-matrix kernel served one query and its general kernel
+    # a batch: 1e-13 apart at n = 3000, d = 3).
+    rng = np.random.default_rng(n + d)
+    kde = GaussianKDE().fit(rng.standard_normal((n, d)))
+    Q = 1.5 * rng.standard_normal((200, d))
+    for blas in (1, None):
+        with threadpool_limits(limits=blas, user_api="blas"):
+            batch = _all_results(kde, Q)
+            for i in range(0, 200, 23):
+                _assert_same(
+                    _all_results(kde, Q[i : i + 1]), [r[i : i + 1] for r in batch]
+                )
 
 
 def test_loky_processes_give_identical_results(data):
-    # Results may change in the last bits with the number of BLAS threads
-    # (a process-wide setting skdensity leaves alone): local and worker
-    # processes are compared at one BLAS thread each.
+    # Local and worker processes at one BLAS thread each (the products are
+    # serial anyway; this also keeps the two processes off each other's cores).
     X, Q = data
     kde = GaussianKDE().fit(X)
     with config_context(working_memory=0.2):
@@ -98,8 +211,7 @@ def test_dask_cluster_gives_identical_results(data):
     kde = GaussianKDE().fit(X)
     gm = GaussianMixtureGrad(4, random_state=0).fit(X)
     # dask's nanny starts workers with OPENBLAS_NUM_THREADS=1 (and MKL's,
-    # OpenMP's); the local reference runs with one BLAS thread too, since
-    # the last bits may depend on the number of BLAS threads.
+    # OpenMP's); the local reference runs with one BLAS thread too.
     with threadpool_limits(limits=1, user_api="blas"):
         with config_context(working_memory=0.2):
             expected = _all_results(kde, Q) + _all_results(gm, Q_gm)

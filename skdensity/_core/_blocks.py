@@ -3,6 +3,7 @@
 output arrays."""
 
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,11 +57,14 @@ class BlockPlan:
         Row chunks, the unit of work of a joblib worker, each starting at a
         multiple of ``row_block``: blocks are cut at the same rows whatever
         ``n_jobs`` is, so results do not depend on it.
+    n_workers : int
+        Workers to run the tasks on (1 for computations too small to split).
     """
 
     row_block: int
     col_block: int
     tasks: list
+    n_workers: int = 1
 
 
 #: Query blocks are padded to a multiple of this many rows. BLAS kernels
@@ -71,6 +75,41 @@ class BlockPlan:
 ROW_ALIGN = 16
 
 
+#: Most multiply-adds (rows x columns x inner dimension) of one matrix
+#: product the core hands to BLAS; larger ones go in slabs of rows
+#: (:func:`serial_matmul`). Up to this size OpenBLAS computes a product on
+#: the calling thread (its threshold ``SMP_THRESHOLD_MIN x
+#: GEMM_MULTITHREAD_THRESHOLD`` = 65536 x 4 in its default build,
+#: ``interface/gemm.c``; ``gemv`` threads only from 460800 cells) and, on
+#: AVX-512 machines, always in its small-matrix kernel (up to 100^3,
+#: ``kernel/x86_64/dgemm_small_kernel_permit_skylakex.c``). OpenBLAS has
+#: one thread pool for the whole process, which a call cannot limit for
+#: itself alone: with parallel workers, threaded products would queue for
+#: that pool (two workers ran 1.7-2.2x slower than one, measured), and a
+#: row's last bit could depend on how many rows share its product. Slabs
+#: are no slower on one thread (blocks of 512 x 1024 terms: 0.6-0.75x the
+#: time of one product, measured).
+SERIAL_PRODUCT = 2**18
+
+
+def serial_matmul(A, B, out):
+    """``out = A @ B`` (``B`` a matrix or a vector) in slabs of rows.
+
+    Each slab is a multiple of ``ROW_ALIGN`` rows and a product of at most
+    ``SERIAL_PRODUCT`` multiply-adds, or ``ROW_ALIGN`` rows if those exceed
+    it (callers cap the width: :func:`plan_blocks`'s ``max_cols``).
+    """
+    m, k = A.shape
+    n = B.shape[1] if B.ndim == 2 else 1
+    step = SERIAL_PRODUCT // max(1, n * k)
+    step = max(ROW_ALIGN, step - step % ROW_ALIGN)
+    if step >= m:
+        return np.matmul(A, B, out=out)
+    for r0 in range(0, m, step):
+        np.matmul(A[r0 : r0 + step], B, out=out[r0 : r0 + step])
+    return out
+
+
 def plan_blocks(
     n_rows,
     n_cols,
@@ -79,6 +118,8 @@ def plan_blocks(
     bytes_per_cell=8,
     n_jobs=None,
     reserved=0,
+    max_cols=None,
+    max_rows=None,
 ):
     """Cut an ``n_rows x n_cols`` computation into cache-sized blocks.
 
@@ -108,6 +149,10 @@ def plan_blocks(
     reserved : int, default=0
         Bytes of ``working_memory`` already spoken for (arrays the caller
         holds throughout).
+    max_cols, max_rows : int, default=None
+        Most columns and rows of a block (for products that must stay
+        serial, see ``SERIAL_PRODUCT``); rows are still at least
+        ``ROW_ALIGN``.
 
     Returns
     -------
@@ -117,18 +162,22 @@ def plan_blocks(
     cells = max(1, min(_CACHE_BLOCK_BYTES, budget // 4) // bytes_per_cell)
     col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
     col_block = min(col_block, max(1, budget // 4 // max(1, bytes_per_col)))
+    if max_cols is not None:
+        col_block = max(1, min(col_block, max_cols))
     row_block = min(max(1, cells // col_block), n_rows + ROW_ALIGN - 1)
     # A task holds at least one block of rows: their per-row bytes (which
     # grow like d^2 for Hessians) must fit the budget too.
     col_bytes = col_block * bytes_per_col
     row_block = min(row_block, (budget - col_bytes) // max(1, bytes_per_row))
+    if max_rows is not None:
+        row_block = min(row_block, max_rows)
     row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
     fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)
     task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))
     task_rows = max(row_block, task_rows - task_rows % row_block)
-    n_workers = effective_n_jobs(n_jobs)
-    if n_rows * n_cols * bytes_per_cell < _MIN_PARALLEL_BYTES:
-        n_workers = 1
+    n_workers = 1
+    if n_rows * n_cols * bytes_per_cell >= _MIN_PARALLEL_BYTES:
+        n_workers = effective_n_jobs(n_jobs)
     if n_workers > 1:
         n_blocks = -(-n_rows // row_block)
         per_task = max(1, -(-n_blocks // (_TASKS_PER_WORKER * n_workers)))
@@ -137,14 +186,51 @@ def plan_blocks(
     # (which inspects signatures: 0.1 ms, more than a one-query call's work).
     starts = range(0, n_rows, task_rows)
     tasks = [slice(i, min(i + task_rows, n_rows)) for i in starts] or [slice(0, 0)]
-    return BlockPlan(row_block, col_block, tasks)
+    return BlockPlan(row_block, col_block, tasks, n_workers)
 
 
 def effective_n_jobs(n_jobs):
-    """Number of workers joblib would use for ``n_jobs``."""
+    """Number of worker threads for ``n_jobs``.
+
+    An explicit ``n_jobs`` is joblib's (``-1`` all processors, ``-2`` all but
+    one, ...). ``None`` means: the ``n_jobs`` of
+    :func:`joblib.parallel_config` if one is set; inside a worker of one of
+    the core's own parallel maps, 1 (no nested pools); otherwise as many as
+    the process's BLAS would use, threadpoolctl's current limit, so that a
+    user's :func:`threadpoolctl.threadpool_limits` and the limit joblib
+    gives its process-based workers are respected.
+    """
     from joblib import effective_n_jobs as _effective
 
+    if n_jobs is None:
+        # prefer/require given: joblib would otherwise fall back to threads
+        # with n_jobs=1 whenever the configuration prefers threads without
+        # naming a backend, which is what joblib's own effective_n_jobs(None)
+        # reports inside parallel_config(n_jobs=2, prefer="threads").
+        _, configured = get_active_backend(prefer="processes", require=None)
+        if configured is None:
+            return 1 if getattr(_worker, "active", False) else _blas_threads()
+        n_jobs = configured
     return _effective(n_jobs)
+
+
+#: Marks the core's own worker threads (see :func:`for_each_row_chunk`).
+_worker = threading.local()
+
+
+@functools.cache
+def _blas_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded with NumPy
+    and SciPy (found once: scanning the loaded libraries takes about a
+    millisecond; the thread counts are read afresh on every call)."""
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _blas_threads():
+    """The BLAS thread limit in force now (the smallest over the loaded BLAS
+    libraries, at least 1; 1 if none is found)."""
+    counts = [lib.num_threads for lib in _blas_controllers()]
+    return max(1, min(counts, default=1))
 
 
 @functools.cache
@@ -219,7 +305,9 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
             return
         backend, _ = get_active_backend(prefer="threads")
         if isinstance(backend, ThreadingBackend):
-            with ThreadPoolExecutor(min(n_workers, len(row_slices))) as pool:
+            with ThreadPoolExecutor(
+                min(n_workers, len(row_slices)), initializer=_mark_worker
+            ) as pool:
                 try:
                     results = pool.map(lambda s: func(X[s]), row_slices)
                     for s, result in zip(row_slices, results, strict=True):
@@ -228,11 +316,15 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
                     pool.shutdown(cancel_futures=True)
                     raise
             return
-        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+        results = Parallel(n_jobs=n_workers, prefer="threads", return_as="generator")(
             delayed(func)(X[s]) for s in row_slices
         )
         for s, result in zip(row_slices, results, strict=True):
             store(s, result)
+
+
+def _mark_worker():
+    _worker.active = True
 
 
 def empty_outputs(m, d, order):

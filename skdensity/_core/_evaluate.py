@@ -5,6 +5,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._blocks import (
+    ROW_ALIGN,
+    SERIAL_PRODUCT,
     empty_outputs,
     for_each_row_chunk,
     plan_blocks,
@@ -71,13 +73,32 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
             # running moments.
             per_row += 8 * (5 * d + mixture.n_groups + q)
             task = grouped_task
-        plan = plan_blocks(m, K, per_row, per_col, n_jobs=n_jobs, reserved=reserved)
+        # Products of at most SERIAL_PRODUCT multiply-adds per ROW_ALIGN rows.
+        width = max(d + 2, moment_rows(q))
+        plan = plan_blocks(
+            m,
+            K,
+            per_row,
+            per_col,
+            n_jobs=n_jobs,
+            reserved=reserved,
+            max_cols=SERIAL_PRODUCT // (ROW_ALIGN * width),
+        )
     else:
         # One cell is a query row against all K components: (m, K, d) residuals
         # and derivatives, (m, K) log-probabilities and responsibilities.
         per_cell = 8 * K * (3 + 3 * d + d * d)
+        # The product of the responsibilities with the K precisions is the
+        # largest: at most SERIAL_PRODUCT multiply-adds per block.
         plan = plan_blocks(
-            m, 1, 4 * outputs, 0, per_cell, n_jobs=n_jobs, reserved=reserved
+            m,
+            1,
+            4 * outputs,
+            0,
+            per_cell,
+            n_jobs=n_jobs,
+            reserved=reserved,
+            max_rows=SERIAL_PRODUCT // (K * d * d),
         )
         task = component_task
     where = None
@@ -97,7 +118,7 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
         lambda rows, values: store_rows(
             out, rows if where is None else where[rows], values
         ),
-        n_jobs=n_jobs,
+        n_jobs=plan.n_workers,
     )
     return out
 

@@ -7,7 +7,7 @@ formulas and :func:`grouped_task` for the frames and the joining of moments.
 
 import numpy as np
 
-from ._blocks import ROW_ALIGN, empty_outputs, store_rows
+from ._blocks import ROW_ALIGN, empty_outputs, serial_matmul, store_rows
 from ._representation import GROUP_DIAMETER
 from ._shared import (
     block_moments,
@@ -104,7 +104,7 @@ def _grouped_block(Xb, mix, order, cb):
     mean = np.zeros((n, d))
     M2 = np.zeros((n, n_tri))
     i_tri, j_tri = np.triu_indices(d)
-    moments = np.empty((moment_rows(q), cb))
+    moments = np.empty((cb, moment_rows(q)))
     candidates = np.flatnonzero(needed)
     for g in candidates[np.argsort(lower.min(axis=0)[candidates], kind="stable")]:
         # Largest possible log-term of the group, relative to -|y_h|^2 / 2.
@@ -117,7 +117,7 @@ def _grouped_block(Xb, mix, order, cb):
         for c0 in range(starts[g], starts[g + 1], cb):
             c1 = min(starts[g + 1], c0 + cb)
             M = mix.white_means[c0:c1]
-            E = Yg @ M.T
+            E = serial_matmul(Yg, M.T, np.empty((n, c1 - c0)))
             E += mix.logit_offset[c0:c1]
             E += frame_shift[:, None]
             new = np.maximum(shift, E.max(axis=1))
@@ -125,7 +125,7 @@ def _grouped_block(Xb, mix, order, cb):
             shift = new
             E -= shift[:, None]
             exp_in_place(E)
-            A = moment_matrix(M, order, moments[:, : c1 - c0])
+            A = moment_matrix(M, order, moments[: c1 - c0])
             S = block_moments(E, A, q)
             W *= rescale
             M2 *= rescale[:, None]

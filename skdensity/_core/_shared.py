@@ -5,7 +5,7 @@ See :mod:`skdensity._core` for the formulas and the frames.
 
 import numpy as np
 
-from ._blocks import ROW_ALIGN, working_memory_bytes
+from ._blocks import ROW_ALIGN, serial_matmul, working_memory_bytes
 
 #: A block sum of kernel terms above this means the shift was too low (the
 #: probe missed a much closer component): the block is redone with its own
@@ -68,7 +68,8 @@ def _slow_rows(Yaug, mix):
     # In chunks of rows: the sampled exponents stay within 1 MiB.
     for r0 in range(0, rows.size, 512):
         chunk = rows[r0 : r0 + 512]
-        slow[chunk] = ((Yaug[chunk] @ cols) < _SLOW_EXPONENT).any(axis=1)
+        logits = serial_matmul(Yaug[chunk], cols, np.empty((len(chunk), cols.shape[1])))
+        slow[chunk] = (logits < _SLOW_EXPONENT).any(axis=1)
     return slow
 
 
@@ -102,30 +103,33 @@ def moment_rows(q):
 
 
 def moment_matrix(M, order, out):
-    """Rows ``1, m_k, triu(m_k m_k^T)`` (then zeros) for a block of whitened
-    means ``M``; ``out`` has one column per component."""
+    """Columns ``1, m_k, triu(m_k m_k^T)`` (then zeros) for a block of
+    whitened means ``M``, one row per component, written into ``out`` of
+    shape ``(len(M), moment_rows(q))`` (C-ordered, so that the moment
+    product has no transposed operand)."""
     d = M.shape[1]
-    out[0] = 1.0
+    out[:, 0] = 1.0
     end = 1
     if order >= 1:
-        out[1 : d + 1] = M.T
+        out[:, 1 : d + 1] = M
         end = d + 1
     if order >= 2:
         for i, j in zip(*np.triu_indices(d), strict=True):
-            np.multiply(out[1 + i], out[1 + j], out=out[end])
+            np.multiply(M[:, i], M[:, j], out=out[:, end])
             end += 1
-    out[end:] = 0.0
+    out[:, end:] = 0.0
     return out
 
 
 def block_moments(E, A, q):
-    """First ``q`` moments ``E @ A.T`` of a block of kernel terms."""
-    if A.shape[0] > _MAX_GEMV_MOMENTS:
-        return (E @ A.T)[:, :q]
-    S = np.empty((E.shape[0], q))
+    """First ``q`` moments ``E @ A`` of a block of kernel terms, for ``A``
+    from :func:`moment_matrix`."""
+    if A.shape[1] > _MAX_GEMV_MOMENTS:
+        return serial_matmul(E, A, np.empty((E.shape[0], A.shape[1])))[:, :q]
+    S = np.empty((q, E.shape[0]))
     for j in range(q):
-        S[:, j] = E @ A[j]
-    return S
+        serial_matmul(E, np.ascontiguousarray(A[:, j]), S[j])
+    return S.T
 
 
 def shared_task(X, mix, order, plan):
@@ -158,13 +162,15 @@ def shared_task(X, mix, order, plan):
     np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
     Yaug[:, d] = 1.0
     probe_cols = mix.probe_columns
+    probe = np.empty((min(rb, m_pad), probe_cols.shape[1]))
     for r0 in range(0, m_pad, rb):
         rows = Yaug[r0 : r0 + rb]
-        rows[:, d + 1] = -(rows[:, : d + 1] @ probe_cols).max(axis=1)
+        logits = serial_matmul(rows[:, : d + 1], probe_cols, probe[: len(rows)])
+        rows[:, d + 1] = -logits.max(axis=1)
     slow = _slow_rows(Yaug, mix)
     acc = np.zeros((m_pad, q))
     cols = np.empty((d + 2, cb))
-    moments = np.empty((moment_rows(q), cb))
+    moments = np.empty((cb, moment_rows(q)))
     buf = np.empty(rb * cb)
     for c0 in range(0, K, cb):
         c1 = min(K, c0 + cb)
@@ -174,11 +180,11 @@ def shared_task(X, mix, order, plan):
         cols[d, :nc] = mix.logit_offset[c0:c1]
         cols[d + 1, :nc] = 1.0
         B = cols[:, :nc]
-        A = moment_matrix(M, order, moments[:, :nc])
+        A = moment_matrix(M, order, moments[:nc])
         for r0 in range(0, m_pad, rb):
             r1 = min(m_pad, r0 + rb)
             E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
-            np.matmul(Yaug[r0:r1], B, out=E)
+            serial_matmul(Yaug[r0:r1], B, E)
             # exp only of the queries' rows: padding rows, there for full
             # BLAS tiles, would cost 15 of 16 exps of a one-query call.
             live = min(r1, m) - r0
@@ -209,7 +215,7 @@ def _redo_with_own_max(Yaug, acc, rows, B, A):
     # other rows are redone with it.
     lhs = np.zeros((-(-n // ROW_ALIGN) * ROW_ALIGN, Yaug.shape[1] - 1))
     lhs[:n] = Yaug[rows, :-1]
-    logits = lhs @ B[:-1]
+    logits = serial_matmul(lhs, B[:-1], np.empty((len(lhs), B.shape[1])))
     new_shift = np.maximum(shift, logits[:n].max(axis=1))
     acc[rows] *= np.exp(shift - new_shift)[:, None]
     Yaug[rows, -1] = -new_shift
