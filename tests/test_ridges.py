@@ -548,6 +548,33 @@ def test_bad_ridge_dim_and_starts():
         find_ridges(_MixtureDensity([1.0], np.zeros((1, 2)), np.eye(2)[None]))
 
 
+class _BrokenDensity(_MixtureDensity):
+    """A user's density whose ``bad`` method drops its last axis."""
+
+    def __init__(self, bad):
+        super().__init__([1.0], np.zeros((1, 2)), np.eye(2)[None])
+        self.bad = bad
+
+    def gradient(self, X, log=True):
+        grad = super().gradient(X, log=log)
+        return grad[:, 0] if self.bad == "gradient" else grad
+
+    def hessian(self, X, log=True):
+        hess = super().hessian(X, log=log)
+        return hess[:, :, 0] if self.bad == "hessian" else hess
+
+
+@pytest.mark.parametrize("scale", [None, 1.0])
+@pytest.mark.parametrize("bad", ["gradient", "hessian"])
+def test_user_density_with_wrong_shape_names_find_ridges(bad, scale):
+    # Without scale the Hessian is first called to infer one; with it, in
+    # the first step: both errors name the function the user called.
+    X0 = np.array([[1.0, 2.0], [-3.0, 0.5], [0.2, 0.1]])
+    message = rf"{bad}\(X, log=True\) has shape .* find_ridges needs shape"
+    with pytest.raises(ValueError, match=message):
+        find_ridges(_BrokenDensity(bad), X0, scale=scale)
+
+
 def test_the_constrained_mean_shift_never_lowers_log_f():
     # Each step maximises, over the normal space, the quadratic minoriser of
     # log f that the mean shift maximises over all of space.

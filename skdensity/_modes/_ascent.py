@@ -64,9 +64,11 @@ class _Ascent:
     ``S``; ``norm(p) = |L^{-1} p|`` is the length of ``p`` in scale units.
     """
 
-    def __init__(self, density, scale):
+    def __init__(self, density, scale, caller="find_modes"):
         self.density = density
         self.scale = scale
+        # Named in the errors about a user's density: the public entry point.
+        self.caller = caller
         self.scale_chol = linalg.cholesky(scale, lower=True)
         # Rows p @ whiten = (L^{-1} p)^T: scale units.
         self.whiten = linalg.solve_triangular(
@@ -98,15 +100,16 @@ class _Ascent:
         return grad @ self.scale_chol
 
     def log_density(self, X):
-        return _checked(self.density.score_samples(X), "score_samples", X, ())
+        value = self.density.score_samples(X)
+        return _checked(value, "score_samples", X, (), caller=self.caller)
 
     def gradient(self, X):
         grad = self.density.gradient(X, log=True)
-        return _checked(grad, "gradient", X, X.shape[1:])
+        return _checked(grad, "gradient", X, X.shape[1:], caller=self.caller)
 
     def hessian(self, X):
         hess = self.density.hessian(X, log=True)
-        return _checked(hess, "hessian", X, 2 * X.shape[1:])
+        return _checked(hess, "hessian", X, 2 * X.shape[1:], caller=self.caller)
 
     def gradient_and_hessian(self, X):
         """Both derivatives of log f: in one evaluation where the density
@@ -117,8 +120,8 @@ class _Ascent:
         grad, hess = both(X, log=True)
         name = "gradient_and_hessian"
         return (
-            _checked(grad, name, X, X.shape[1:], "gradient"),
-            _checked(hess, name, X, 2 * X.shape[1:], "Hessian"),
+            _checked(grad, name, X, X.shape[1:], "gradient", self.caller),
+            _checked(hess, name, X, 2 * X.shape[1:], "Hessian", self.caller),
         )
 
     def fixed_point_step(self, X, grad=None, hess=None):
@@ -182,16 +185,17 @@ class _Ascent:
         return step, ok
 
 
-def _checked(value, method, X, shape, what=None):
+def _checked(value, method, X, shape, what=None, caller="find_modes"):
     """``value`` as a float64 array of shape ``(len(X), *shape)``, or a clear
-    error naming the density's method: a user's density is called here."""
+    error naming the density's method and the public function that called it
+    (``caller``): a user's density is called here."""
     value = np.asarray(value, dtype=np.float64)
     expected = (len(X), *shape)
     if value.shape != expected:
         part = f"the {what} from " if what else ""
         raise ValueError(
             f"{part}the density's {method}(X, log=True) has shape "
-            f"{value.shape} for X of shape {X.shape}; find_modes needs shape "
+            f"{value.shape} for X of shape {X.shape}; {caller} needs shape "
             f"{expected} (n_points{', n_features' * len(shape)})."
         )
     return value
@@ -204,7 +208,7 @@ def _has_hook(density):
     )
 
 
-def _scale_covariance(density, scale, X0):
+def _scale_covariance(density, scale, X0, caller="find_modes"):
     """The scale covariance S: given, or from the density (module docstring)."""
     d = X0.shape[1]
     if scale is not None:
@@ -212,7 +216,8 @@ def _scale_covariance(density, scale, X0):
     if _has_hook(density):
         return np.asarray(density.scale_covariance(), dtype=np.float64)
     # Median over the starts of the largest curvature of log f.
-    hess = _checked(density.hessian(X0, log=True), "hessian", X0, 2 * X0.shape[1:])
+    hess = density.hessian(X0, log=True)
+    hess = _checked(hess, "hessian", X0, 2 * X0.shape[1:], caller=caller)
     lam = np.linalg.eigvalsh(-hess)[:, -1]
     lam = lam[lam > 0]
     if lam.size == 0:

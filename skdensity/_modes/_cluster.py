@@ -270,7 +270,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
             )
         density.fit(X)
         ascent, X, method = prepare_ascent(
-            density, X, method=self.method, scale=self.scale
+            density, X, method=self.method, scale=self.scale, caller="ModeClustering"
         )
         self._ascent, self._method = ascent, method
         modes, end, n_iter, converged = self._find_modes(X)

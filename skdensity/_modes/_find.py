@@ -226,8 +226,20 @@ ASCENT_CONSTRAINTS = {
 }
 
 
-def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=None):
-    """Validate inputs; return the ascent helper, the starts and the method."""
+def prepare_ascent(
+    density,
+    X0=None,
+    *,
+    method="auto",
+    scale=None,
+    random_state=None,
+    caller="find_modes",
+):
+    """Validate inputs; return the ascent helper, the starts and the method.
+
+    ``caller``, the public function or class at work, is named in the errors
+    about a density whose methods return arrays of the wrong shape.
+    """
     _check_density(density)
     grid_scale = None
     if scale is not None and isinstance(X0, str) and X0 == "grid":
@@ -241,7 +253,8 @@ def prepare_ascent(density, X0=None, *, method="auto", scale=None, random_state=
             f"X0 has {X0.shape[1]} features, but the density has {n_features}; "
             f"pass starts in the space the density was fitted on."
         )
-    ascent = _Ascent(density, _scale_covariance(density, scale, X0))
+    scale = _scale_covariance(density, scale, X0, caller)
+    ascent = _Ascent(density, scale, caller)
     return ascent, X0, _resolve_method(method, ascent, n_features)
 
 

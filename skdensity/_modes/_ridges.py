@@ -297,7 +297,12 @@ def find_ridges(
     if X0 is None and not hasattr(density, "X_fit_"):
         X0 = "sample"
     ascent, X0, _ = prepare_ascent(
-        density, X0, method="mean-shift", scale=scale, random_state=random_state
+        density,
+        X0,
+        method="mean-shift",
+        scale=scale,
+        random_state=random_state,
+        caller="find_ridges",
     )
     _check_ridge_dim(ridge_dim, X0.shape[1])
     iteration = RidgeIteration(
