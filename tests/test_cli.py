@@ -428,3 +428,22 @@ def test_ridges_are_ridges_of_scipy_density(tmp_path, faithful):
         assert "ascents ended on a ridge" in proc.stderr
     one = run("ridges", "--columns", "waiting", check=False)
     assert one.returncode == 2 and "at least 2 columns" in one.stderr
+
+
+@pytest.mark.parametrize("starts", ["default", "rows", "grid"])
+def test_ridges_start_where_asked(monkeypatch, faithful, starts):
+    # By default find_ridges chooses its own starts (a subsample of a large
+    # file); --starts rows passes every row.
+    real, seen = skdensity.find_ridges, []
+
+    def spy(density, X0=None, **kwargs):
+        seen.append(X0)
+        return real(density, X0, **kwargs)
+
+    monkeypatch.setattr(skdensity, "find_ridges", spy)
+    run("ridges", *(() if starts == "default" else ("--starts", starts)))
+    (first,) = seen
+    if starts == "rows":
+        assert_allclose(first, faithful[0])
+    else:
+        assert first == (None if starts == "default" else starts)

@@ -375,19 +375,23 @@ def cmd_ridges(args, table, progress, outputs, reporter):
             f"there is {table.X.shape[1]}. Choose more with --columns."
         )
     estimator = fit_estimator(args, table.X, progress)
+    # find_ridges' own starts by default: the rows of a KDE (a subsample of
+    # a large file), draws from a mixture.
+    starts = {"default": None, "rows": table.X}.get(args.starts, args.starts)
     result = find_ridges(
         estimator,
-        table.X,
+        starts,
         ridge_dim=args.ridge_dim,
         method=args.ridge_method,
         hdr_prob=args.hdr_prob,
         random_state=0 if args.random_state is None else args.random_state,
         verbose=progress.enabled,
     )
-    dropped = len(table.X) - len(result.points)
+    n_starts = len(result.end_points)
+    dropped = n_starts - len(result.points)
     if dropped:
         reporter.note(
-            f"{len(result.points)} of {len(table.X)} ascents ended on a ridge; "
+            f"{len(result.points)} of {n_starts} ascents ended on a ridge; "
             f"{dropped} did not converge, ended outside the {args.hdr_prob:.0%} "
             f"highest density region or where the ridge is not defined."
         )
@@ -431,8 +435,10 @@ COMMANDS = {
     "ridges": Command(
         cmd_ridges,
         "write the density's ridges: points on its filaments, as CSV",
-        "Fit a density, move every row onto a ridge of log f by subspace-"
-        "constrained mean shift (find_ridges), and write the ridge points with "
+        "Fit a density, move points onto a ridge of log f by subspace-"
+        "constrained mean shift (find_ridges; from the rows of a KDE, at most "
+        "10 000 of them, or from draws of a mixture: see --starts), and write "
+        "the ridge points with "
         "their log-density and eigenvalue gap (how sharply the ridge stands "
         "out; near 0 it is ill-defined). Points outside the --hdr-prob highest "
         "density region are dropped.",
@@ -505,6 +511,15 @@ def add_command_options(name, parser):
             choices=["scms", "newton"],
             default="scms",
             help="steps of find_ridges (default: %(default)s)",
+        )
+        group.add_argument(
+            "--starts",
+            choices=["default", "rows", "grid", "sample"],
+            default="default",
+            help="where the points start: find_ridges' default (a KDE's rows, "
+            "a random 10 000 of a larger file; 1000 draws from a mixture), "
+            "every row, a lattice over the data (at most 3 columns) or draws from "
+            "the density (default: %(default)s)",
         )
         group.add_argument(
             "--hdr-prob",
