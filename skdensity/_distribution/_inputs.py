@@ -101,5 +101,15 @@ def as_generator(random_state):
     )
 
 
+def as_float_arrays(*values):
+    """The arguments as float64 arrays, broadcast together."""
+    return np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
+
+
 def squeeze(values, scalar):
     return float(values[0]) if scalar else values
+
+
+def shaped_like(values, shape):
+    """Flat results in the ``shape`` of the input: a float for a scalar."""
+    return float(values[0]) if shape == () else values.reshape(shape)

@@ -13,7 +13,9 @@ from ._inputs import as_points, feature_indices, names_of
 class MarginalsMixin:
     """``marginal``, ``conditional`` and the conditional moments."""
 
-    def _checked_conditioning(self, features):
+    def _checked_conditioning(self, features, values):
+        """The given features' indices, the values as rows of them, and
+        whether one point came as a vector."""
         check_is_fitted(self)
         given = feature_indices(self, features)
         if given.size == self.n_features_in_:
@@ -21,7 +23,7 @@ class MarginalsMixin:
                 f"features names all {self.n_features_in_} features: nothing is "
                 "left to condition. Leave out at least one feature."
             )
-        return given
+        return given, *as_points(values, given.size, "values")
 
     def marginal(self, features):
         r"""The marginal density of some features, as a fitted estimator.
@@ -143,8 +145,7 @@ class MarginalsMixin:
         >>> bool(np.allclose(c.score_samples(y), joint - given))
         True
         """
-        given = self._checked_conditioning(features)
-        v, single = as_points(values, given.size, "values")
+        given, v, single = self._checked_conditioning(features, values)
         if not single:
             raise ValueError(
                 f"values must have shape ({given.size},): one point to "
@@ -155,8 +156,7 @@ class MarginalsMixin:
         return self._from_moment_mixture(mixture, names_of(self, free))
 
     def _conditional_moments(self, features, values):
-        given = self._checked_conditioning(features)
-        V, single = as_points(values, given.size, "values")
+        given, V, single = self._checked_conditioning(features, values)
         mean, cov = conditional_moments(self._moment_mixture(), given, V)
         return (mean[0], cov[0]) if single else (mean, cov)
 

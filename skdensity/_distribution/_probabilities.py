@@ -21,7 +21,7 @@ from .._core import (
     sample,
     validate_data,
 )
-from ._inputs import as_generator, as_points, squeeze
+from ._inputs import as_float_arrays, as_generator, as_points, shaped_like, squeeze
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,7 @@ class ProbabilitiesMixin:
     """``cdf``, ``integrate_*`` and ``density_level``."""
 
     def _box(self, low, high, maxpts, abseps, random_state):
-        low, high = np.broadcast_arrays(
-            np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-        )
+        low, high = as_float_arrays(low, high)
         d = self.n_features_in_
         low, single = as_points(low, d, "low", allow_infinite=True)
         high, _ = as_points(high, d, "high", allow_infinite=True)
@@ -210,12 +208,9 @@ class ProbabilitiesMixin:
                 f"{self.n_features_in_}. Use integrate_box, or marginal([j]) "
                 f"first."
             )
-        low, high = np.broadcast_arrays(
-            np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-        )
-        shape = low.shape
+        low, high = as_float_arrays(low, high)
         p = self._box(low.reshape(-1, 1), high.reshape(-1, 1), None, 1e-5, None)
-        return float(p[0]) if shape == () else p.reshape(shape)
+        return shaped_like(p, low.shape)
 
     def integrate_gaussian(self, mean, cov):
         r"""Integral of the density times a Gaussian, :math:`\int f\,\mathcal N(m, C)`.
@@ -423,16 +418,11 @@ class ProbabilitiesMixin:
         draws = sample(self._moment_mixture(), n_samples, as_generator(random_state))
         log_f = self._evaluate(draws, 0)[0]
         log_level, level_std, coverage_std = level_from_draws(log_f, p.reshape(-1))
-        shape = p.shape
-
-        def out(values):
-            return float(values[0]) if shape == () else values.reshape(shape)
-
         return DensityLevelResult(
-            prob=float(p) if shape == () else p,
-            level=out(np.exp(log_level)),
-            log_level=out(log_level),
-            level_std=out(level_std),
-            coverage_std=out(coverage_std),
+            prob=float(p) if p.shape == () else p,
+            level=shaped_like(np.exp(log_level), p.shape),
+            log_level=shaped_like(log_level, p.shape),
+            level_std=shaped_like(level_std, p.shape),
+            coverage_std=shaped_like(coverage_std, p.shape),
             n_samples=int(n_samples),
         )
