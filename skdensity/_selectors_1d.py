@@ -123,6 +123,14 @@ def _standardised(x, scale):
     return (x - x.mean()) / scale
 
 
+def _sd_standardised(x):
+    """The sample in units of its standard deviation, that deviation, and
+    ks's normal-scale bandwidth of such data, :math:`(4 / (3n))^{1/5}`, from
+    which hscv and hlscv set their search intervals."""
+    scale = np.std(x, ddof=1)
+    return _standardised(x, scale), scale, (4 / (3 * len(x))) ** 0.2
+
+
 def _robust_scale(x, name):
     """KernSmooth's ``scalest = "minim"``: ``min(sd, IQR / 1.349)``."""
     q1, q3 = np.percentile(x, [25, 75])  # R's quantile type 7
@@ -268,8 +276,7 @@ def scv_1d(x):
     True
     """
     n = len(x)
-    scale = np.std(x, ddof=1)
-    z = _standardised(x, scale)
+    z, scale, h_ns = _sd_standardised(x)
 
     def stage(order):
         psi_next = psi_hat(
@@ -296,7 +303,6 @@ def scv_1d(x):
         )
         return variance_const / h + max(0.0, bias)
 
-    h_ns = (4 / (3 * n)) ** 0.2
     return scale * _brent(criterion, 0.1 * h_ns, 2 * h_ns)
 
 
@@ -342,16 +348,15 @@ def lscv_1d(x):
     >>> bool(np.isclose(lscv_1d(-2 * x), 2 * lscv_1d(x), rtol=1e-6))
     True
     """
-    n = len(x)
-    scale = np.std(x, ddof=1)
+    z, scale, h_ns = _sd_standardised(x)
     gaps = np.diff(np.sort(x))
     lower = gaps[gaps > 0].min() / scale
-    pairs = PairProducts(_standardised(x, scale)[:, None])
+    pairs = PairProducts(z[:, None])
 
     def criterion(h):
         return _kernel_sum(pairs, 2 * h**2) - 2 * _kernel_sum(
             pairs, h**2, include_diagonal=False
         )
 
-    upper = 2 * (4 / (3 * n)) ** 0.2
+    upper = 2 * h_ns
     return scale * _brent(criterion, min(lower, upper), upper)
