@@ -161,6 +161,14 @@ def _hermite(y, order):
     return out
 
 
+def _isotropic_normaliser(n, d, g, order):
+    r""":math:`(2\pi)^{-d/2} g^{-(d + m)} / n^2` for ``m = order``: what the
+    ``m``-th derivatives of :math:`\phi_{g^2 I}` and the mean over the
+    :math:`n^2` pairs put in front of sums over the differences divided by
+    ``g``."""
+    return np.exp(-0.5 * d * LOG_2PI - (d + order) * math.log(g)) / n**2
+
+
 def psi_isotropic(X, g, order, counts=None):
     r"""Distinct entries of :math:`\hat\psi_m(g^2 I)`, all pairs included.
 
@@ -198,7 +206,7 @@ def psi_isotropic(X, g, order, counts=None):
             total[k] += term.sum()
     zero = _hermite(np.zeros(d), order)
     at_zero = np.array([np.prod(zero[alpha, np.arange(d)]) for alpha in counts])
-    scale = np.exp(-0.5 * d * LOG_2PI - (d + order) * math.log(g)) / n**2
+    scale = _isotropic_normaliser(n, d, g, order)
     return counts, scale * (2 * total + n * at_zero)
 
 
@@ -281,7 +289,7 @@ def psi_isotropic_binned(X, g, order, counts=None, gridsize=None):
                 np.tensordot(factors[a][alpha[a]], smoothed, axes=(1, a)), 0, a
             )
         psi[k] = np.sum(bins * smoothed)
-    scale = np.exp(-0.5 * d * LOG_2PI - (d + order) * math.log(g)) / n**2
+    scale = _isotropic_normaliser(n, d, g, order)
     return counts, scale * psi
 
 
