@@ -258,13 +258,18 @@ def plugin_criterion(H, psi4, n, r, gradient=False):
     return variance + bias, dvariance + half_grad
 
 
+def _as_pairs(X):
+    """The :class:`PairProducts` of the data ``X``, or ``X`` if it is one."""
+    return X if isinstance(X, PairProducts) else PairProducts(X)
+
+
 def scv_criterion(H, X, G, r, gradient=False):
     """Smoothed cross-validation estimate of the MISE (ks's ``scv.mat``).
 
     ``X`` is the data or their :class:`PairProducts`; with ``gradient``, the
     derivative in H is returned too.
     """
-    pairs = X if isinstance(X, PairProducts) else PairProducts(X)
+    pairs = _as_pairs(X)
     sign = (-1) ** r
     if not gradient:
         terms = [laplacian_sum(pairs, S, r) for S in (2 * H + 2 * G, H + 2 * G, 2 * G)]
@@ -291,7 +296,7 @@ def lscv_criterion(H, X, gradient=False):
     ``X`` is the data or their :class:`PairProducts`; with ``gradient``, the
     derivative in H is returned too.
     """
-    pairs = X if isinstance(X, PairProducts) else PairProducts(X)
+    pairs = _as_pairs(X)
     if not gradient:
         return laplacian_sum(pairs, 2 * H, 0) - 2 * laplacian_sum(
             pairs, H, 0, include_diagonal=False
