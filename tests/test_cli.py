@@ -10,11 +10,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_helpers import run
 from _oracles import richardson_gradient, richardson_hessian
 from numpy.testing import assert_allclose
 from scipy import stats
@@ -24,7 +24,6 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import skdensity
-from skdensity._cli import main
 from skdensity.datasets import load_faithful
 
 
@@ -36,20 +35,6 @@ def run_subprocess(*args, check=True):
         text=True,
         timeout=300,
     )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def run(*args, check=True):
-    """Run the tool's ``main`` in this process (fast), capturing its output."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse's --help and usage errors
-            code = exc.code
-    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -17,28 +17,13 @@ import time
 
 import numpy as np
 import pytest
+from _cli_helpers import run
 from numpy.testing import assert_allclose
 from scipy import stats
 
 from skdensity._cli import _main as cli_main
-from skdensity._cli import main
 
 pd = pytest.importorskip("pandas")
-
-
-def run(*args, check=True):
-    out, err = io.StringIO(), io.StringIO()
-    from contextlib import redirect_stderr, redirect_stdout
-
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code
-    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def read_back(text):
