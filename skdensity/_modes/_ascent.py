@@ -17,6 +17,9 @@ curvature of :math:`\log f` at the starts, unless the user passes ``scale``.
 The steps and their safeguards are described in :func:`skdensity.find_modes`.
 """
 
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
 from scipy import linalg
 
@@ -199,6 +202,18 @@ def _checked(value, method, X, shape, what=None, caller="find_modes"):
             f"{expected} (n_points{', n_features' * len(shape)})."
         )
     return value
+
+
+@contextmanager
+def without_feature_names_warning():
+    """Silence scikit-learn's warning that points have no feature names.
+
+    The ascents pass arrays to a density that may have been fitted on a
+    DataFrame; the starts were checked against its feature names once.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature")
+        yield
 
 
 def _has_hook(density):

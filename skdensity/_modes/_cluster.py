@@ -16,13 +16,15 @@ from .._core import (
     validate_data,
 )
 from .._progress import progress_bar
-from ._ascent import _ascend
+from ._ascent import _ascend, without_feature_names_warning
 from ._find import (
     ASCENT_CONSTRAINTS,
     DENSITY_METHODS,
     _summarise,
     _warn_not_converged,
+    missing_methods,
     prepare_ascent,
+    resolve_merge_tol,
 )
 from ._hierarchy import build_hierarchy, merge_small_clusters
 
@@ -257,11 +259,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
             density = GaussianKDE()
         else:
             density = clone(self.density)
-        missing = [
-            name
-            for name in ("fit", "score_samples", "gradient", "hessian")
-            if not callable(getattr(density, name, None))
-        ]
+        missing = missing_methods(density, ["fit", *DENSITY_METHODS])
         if missing:
             raise ValueError(
                 f"density must be an estimator with fit, score_samples, gradient "
@@ -284,8 +282,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         ascent, method, merge_tol = self._ascent, self._method, self._merge_tol()
         # 1. The modes reached from an evenly spaced subsample of seeds.
         seeds = X[:: -(-len(X) // _N_SEEDS)]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X does not have valid feature")
+        with without_feature_names_warning():
             with self._progress(len(seeds), "ascents from seeds") as bar:
                 seed_ends = _ascend(
                     ascent,
@@ -314,7 +311,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         return modes, end, n_iter, converged
 
     def _merge_tol(self):
-        return max(1e-2, 10 * self.tol) if self.merge_tol is None else self.merge_tol
+        return resolve_merge_tol(self.merge_tol, self.tol)
 
     def _assign_radius(self):
         return _ASSIGN_FACTOR * self._merge_tol()
@@ -323,8 +320,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         return progress_bar(total, desc, enabled=bool(self.verbose))
 
     def _climb(self, ascent, X, method, stop):
-        with warnings.catch_warnings(), self._progress(len(X), "ascents") as bar:
-            warnings.filterwarnings("ignore", message="X does not have valid feature")
+        with without_feature_names_warning(), self._progress(len(X), "ascents") as bar:
             result = _ascend(
                 ascent,
                 X,
@@ -401,8 +397,7 @@ class ModeClustering(ClusterMixin, BaseEstimator):
         """The found mode each point's ascent reaches (index, or -1): the
         check of the saddles, by Newton ascent whatever the method (few
         points, and mean shift crawls where modes are nearly flat)."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X does not have valid feature")
+        with without_feature_names_warning():
             end, _, converged, _ = _ascend(
                 self._ascent,
                 points,

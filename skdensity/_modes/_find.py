@@ -23,7 +23,13 @@ from .._core import (
     validate_params,
 )
 from .._progress import progress_bar
-from ._ascent import _FLAT_TOL, _ascend, _Ascent, _scale_covariance
+from ._ascent import (
+    _FLAT_TOL,
+    _ascend,
+    _Ascent,
+    _scale_covariance,
+    without_feature_names_warning,
+)
 from ._starts import STRATEGIES, resolve_starts
 
 #: Tolerance (scale units) to which the modes themselves are refined, and the
@@ -187,12 +193,13 @@ def _lower_all_around(ascent, points, log_f, lam, vec, rows):
 # ---------------------------------------------------------------------------
 
 
+def missing_methods(density, names):
+    """Those of ``names`` that ``density`` has no method of."""
+    return [name for name in names if not callable(getattr(density, name, None))]
+
+
 def _check_density(density):
-    missing = [
-        name
-        for name in ("score_samples", "gradient", "hessian")
-        if not callable(getattr(density, name, None))
-    ]
+    missing = missing_methods(density, DENSITY_METHODS)
     if missing:
         raise ValueError(
             f"density must be a fitted object with score_samples, gradient and "
@@ -224,6 +231,11 @@ ASCENT_CONSTRAINTS = {
     "scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
     "verbose": ["verbose"],
 }
+
+
+def resolve_merge_tol(merge_tol, tol):
+    """``merge_tol``, or its default ``max(1e-2, 10 * tol)`` when None."""
+    return max(1e-2, 10 * tol) if merge_tol is None else merge_tol
 
 
 def prepare_ascent(
@@ -463,13 +475,11 @@ def find_modes(
     >>> bool(np.all(result.labels >= 0))
     True
     """
-    if merge_tol is None:
-        merge_tol = max(1e-2, 10 * tol)
+    merge_tol = resolve_merge_tol(merge_tol, tol)
     ascent, X0, method = prepare_ascent(
         density, X0, method=method, scale=scale, random_state=random_state
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature")
+    with without_feature_names_warning():
         with progress_bar(len(X0), "ascents", enabled=bool(verbose)) as bar:
             end, n_iter, converged, error = _ascend(
                 ascent,

@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core import HasMethods, Interval, StrOptions, validate_params
 from .._progress import progress_bar
+from ._ascent import without_feature_names_warning
 from ._find import DENSITY_METHODS, prepare_ascent
 from ._ridge_steps import NEWTON, SCMS, RidgeIteration
 from ._starts import STRATEGIES, _shares_covariance
@@ -313,8 +314,7 @@ def find_ridges(
         tol=tol,
         max_iter=max_iter,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature")
+    with without_feature_names_warning():
         with progress_bar(len(X0), "ridge points", enabled=bool(verbose)) as bar:
             iteration.run(X0, progress=bar)
         log_f = ascent.log_density(iteration.points)
