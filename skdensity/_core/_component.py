@@ -5,7 +5,7 @@ See :mod:`skdensity._core` for the formulas.
 
 import numpy as np
 
-from ._blocks import ROW_ALIGN, empty_outputs, store_rows
+from ._blocks import empty_outputs, store_rows
 
 
 def symmetrize(H):
@@ -70,7 +70,7 @@ def component_task(X, mix, order, plan):
     for r0 in range(0, m, plan.row_block):
         rows = slice(r0, min(m, r0 + plan.row_block))
         n = rows.stop - r0
-        n_pad = -(-n // ROW_ALIGN) * ROW_ALIGN
+        n_pad = plan.padded(n)
         block[:n] = X[rows]
         block[n:n_pad] = 0.0
         values = _component_block(block[:n_pad], mix, order)

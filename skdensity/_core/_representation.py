@@ -87,6 +87,13 @@ class SharedPrecisionMixture:
         return np.vstack([self.white_means[sample].T, self.logit_offset[sample], ones])
 
     @cached_property
+    def column_blocks(self):
+        """Per-call constants of :func:`~skdensity._core._shared.shared_task`
+        (exponent columns and moment matrices of each block of components),
+        kept by the task when they are small; keyed by block and order."""
+        return {}
+
+    @cached_property
     def exponent_floor(self):
         """``(max |m_k|, min b_k)``: with ``-|y| max|m_k| + min b_k - s``, a
         lower bound of a query's exponents in its frame."""

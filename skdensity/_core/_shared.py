@@ -73,6 +73,10 @@ def _slow_rows(Yaug, mix):
     return slow
 
 
+#: Up to this many (padded) query rows, every exponent is raised.
+_FEW_ROWS = 64
+
+
 def _raised_rows(slow):
     """``slow`` rows of a block as :func:`exp_in_place` takes them: ``False``
     for none, ``True`` when most are (raising the whole block is then
@@ -157,7 +161,7 @@ def shared_task(X, mix, order, plan):
     q = n_moments(d, order)
     rb, cb = plan.row_block, plan.col_block
     # Rows padded to full BLAS tiles (see ROW_ALIGN); padding rows are zero.
-    m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
+    m_pad = plan.padded(m)
     Yaug = np.zeros((m_pad, d + 2))
     np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Yaug[:m, :d])
     Yaug[:, d] = 1.0
@@ -167,20 +171,15 @@ def shared_task(X, mix, order, plan):
         rows = Yaug[r0 : r0 + rb]
         logits = serial_matmul(rows[:, : d + 1], probe_cols, probe[: len(rows)])
         rows[:, d + 1] = -logits.max(axis=1)
-    slow = _slow_rows(Yaug, mix)
+    # Raising exponents changes no bit (see _MIN_EXPONENT): for a few rows
+    # all are raised, which costs less than sampling which would pay.
+    slow = True if m_pad <= _FEW_ROWS else _slow_rows(Yaug, mix)
     acc = np.zeros((m_pad, q))
-    cols = np.empty((d + 2, cb))
-    moments = np.empty((cb, moment_rows(q)))
     buf = np.empty(rb * cb)
     for c0 in range(0, K, cb):
         c1 = min(K, c0 + cb)
         nc = c1 - c0
-        M = mix.white_means[c0:c1]
-        cols[:d, :nc] = M.T
-        cols[d, :nc] = mix.logit_offset[c0:c1]
-        cols[d + 1, :nc] = 1.0
-        B = cols[:, :nc]
-        A = moment_matrix(M, order, moments[:nc])
+        B, A = _column_block(mix, c0, c1, order)
         for r0 in range(0, m_pad, rb):
             r1 = min(m_pad, r0 + rb)
             E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
@@ -190,7 +189,8 @@ def shared_task(X, mix, order, plan):
             live = min(r1, m) - r0
             E[live:] = 1.0
             # An overflow here is caught below and the block redone.
-            exp_in_place(E[:live], _raised_rows(slow[r0 : r0 + live]))
+            raised = True if slow is True else _raised_rows(slow[r0 : r0 + live])
+            exp_in_place(E[:live], raised)
             with np.errstate(over="ignore", invalid="ignore"):
                 S = block_moments(E, A, q)
             bad = ~(S[:, 0] < _OVERFLOW)
@@ -204,6 +204,37 @@ def shared_task(X, mix, order, plan):
                 acc[rows] /= s0
                 Yaug[rows, d + 1] -= np.log(s0[:, 0])
     return _shared_finish(Yaug, acc, mix, order, m)
+
+
+#: Most floats of column blocks a mixture keeps between calls (8 MiB): for
+#: few queries, building them would cost more than the arithmetic.
+_KEPT_COLUMN_FLOATS = 2**20
+
+
+def _column_block(mix, c0, c1, order):
+    """Exponent columns ``[m_k; b_k; 1]`` (d + 2, c) and moment matrix
+    (c, moment_rows(q)) of components ``c0:c1``, kept by the mixture when
+    all its blocks fit ``_KEPT_COLUMN_FLOATS``."""
+    key = (c0, c1, order)
+    kept = mix.column_blocks
+    block = kept.get(key)
+    if block is not None:
+        return block
+    M = mix.white_means[c0:c1]
+    d = M.shape[1]
+    nc = c1 - c0
+    B = np.empty((d + 2, nc))
+    B[:d] = M.T
+    B[d] = mix.logit_offset[c0:c1]
+    B[d + 1] = 1.0
+    q = moment_rows(n_moments(d, order))
+    # Column-ordered where block_moments takes one column at a time.
+    layout = "F" if q <= _MAX_GEMV_MOMENTS else "C"
+    A = moment_matrix(M, order, np.empty((nc, q), order=layout))
+    block = (B, A)
+    if mix.n_components * (d + 2 + q) <= _KEPT_COLUMN_FLOATS:
+        kept[key] = block
+    return block
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
