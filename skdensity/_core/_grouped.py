@@ -1,4 +1,4 @@
-"""Grouped shared-precision path: data spanning many bandwidths.
+r"""Grouped shared-precision path: data spanning many bandwidths.
 
 The components are sorted into spatial groups (:func:`make_mixture`), each
 evaluated in a frame of its own; see :mod:`skdensity._core` for the
@@ -7,7 +7,8 @@ formulas and :func:`grouped_task` for the frames and the joining of moments.
 
 import numpy as np
 
-from ._blocks import ROW_ALIGN, empty_outputs, serial_matmul, store_rows
+from . import _shared
+from ._blocks import ROW_ALIGN, empty_outputs, serial_matmul
 from ._representation import GROUP_DIAMETER
 from ._shared import (
     block_moments,
@@ -18,45 +19,106 @@ from ._shared import (
     n_moments,
 )
 
+#: Terms below exp(_NEGLIGIBLE) times the sum cannot change it.
+_NEGLIGIBLE = -92.0
+
+#: Floats of one chunk of query-to-group offsets.
+_OFFSET_FLOATS = 2**18
+
+#: Most terms of one block (1 MiB): the block is written by one product,
+#: exponentiated in place and read by the moment product while it stays in
+#: a core's L2 cache. Blocks of 4 MiB (the shared path's) ran 1.3x slower
+#: here, measured on a 2 MiB L2.
+_BLOCK_CELLS = 2**17
+
+#: Relative rounding allowed for a squared distance ``|(x - o_g) U|^2``
+#: computed from the exact offset (a few roundings of a sum of d squares).
+_DIST2_ROUNDING = 8 * np.finfo(float).eps
+
 
 def grouped_task(X, mix, order, plan):
-    """Log f and its derivatives for a chunk of queries, grouped components.
+    r"""Log f and its derivatives for a chunk of queries, grouped components.
 
     For data spanning many bandwidths the single frame of
     :func:`shared_task` would lose precision like ``eps`` times the squared
-    distance from the centre. Here every group of components has a frame of
-    its own, centred on one of its members, and each query is whitened in
-    that frame from its exact input-space offset ``x - o_g``. Per query,
-    the squared norms are taken relative to its reference group ``h`` (the
-    nearest): ``|y_g|^2 - |y_h|^2 = 2 y_h . D + |D|^2`` with
-    ``D = (o_h - o_g) U``, which has no cancellation. The sums are joined
-    by an online log-sum-exp, and the moments by the pairwise update of
-    Chan, Golub and LeVeque (1979): per group, its weight, the mean offset
-    of its components from the query and their centred second moments, so
-    the covariance is never a difference of large numbers. Groups whose
-    every term is below ``1e-40`` of the sum so far (a lower bound on their
-    distance, groups visited nearest first) are skipped: they cannot change
-    a float64 result.
+    distance from the centre. Here every group :math:`g` of components has a
+    frame of its own, centred on its first member :math:`o_g`, and each
+    query is whitened in that frame from its exact input-space offset,
+    :math:`y_g = (x - o_g) U`.
+
+    **Reference and shift.** Each query has a reference group :math:`h`, the
+    one whose origin term :math:`a_{o_g} - \tfrac12 |y_g|^2` is largest
+    (the origin is a member, so this is a term of the sum: a lower bound
+    :math:`L` of its largest term). Exponents are taken relative to
+    :math:`-\tfrac12 |y_h|^2 + s` with the shift :math:`s = a_{o_h}`:
+    the term of component :math:`k` of group :math:`g` is
+    :math:`\exp(y_g \cdot m_k + b_k + c_g)` with the logit offset
+    :math:`b_k = a_k - \tfrac12 |m_k|^2` and
+
+    .. math::
+
+        c_g = -y_h \cdot D - \tfrac12 |D|^2 - s, \qquad D = (o_h - o_g) U,
+
+    since :math:`|y_g|^2 - |y_h|^2 = 2 y_h \cdot D + |D|^2` (no
+    cancellation). The origin of :math:`h` has :math:`m = 0`,
+    :math:`b = a_{o_h}`, :math:`c_h = -s`: its term is exactly 1, so every
+    sum is at least 1 and never underflows, and ``exp`` raised to
+    ``_MIN_EXPONENT`` changes nothing (:func:`exp_in_place`). The shift is
+    fixed before any product, so the rows ``[y_g, 1, c_g]`` against the
+    columns ``[m_k; b_k; 1]`` write the final exponents in one matrix
+    product, exactly as in :func:`shared_task`. A block sum above
+    ``_OVERFLOW`` (a component far closer than every origin, which happens
+    only for queries far from the data) is redone with its own maximum as
+    the shift, rescaling what the query has accumulated.
+
+    **Skipping.** Members lie within ``group_radius`` :math:`\rho_g` of
+    their origin, so every term of group :math:`g` is at most
+    :math:`\max_{k \in g} a_k - \tfrac12 \max(|y_g| - \rho_g, 0)^2`. A
+    group whose bound is below :math:`L + ` ``_NEGLIGIBLE`` (less a rounding
+    allowance of the squared distances) is skipped for that query: each of
+    its terms is below :math:`e^{-92}` of the sum. The decisions, the frames
+    and the order of the groups (their index order) are per query, so a
+    query's result does not depend on the other queries of its chunk.
+
+    **Work.** Group by group, the queries that need the group are gathered
+    (padded to full BLAS tiles) and evaluated against its columns in
+    cache-sized blocks: one product, one ``exp``, one moment product per
+    block, whatever the number of queries; a small group costs a few calls
+    for the whole chunk, not a few per block of rows.
+
+    **Joining.** Within a group the moments are plain sums in the group's
+    frame (members within ``GROUP_DIAMETER`` bandwidths of its origin). The
+    groups are joined by the pairwise update of Chan, Golub and LeVeque
+    (1979): per query its weight, the mean offset of the components from the
+    query and their centred second moments, so the covariance is never a
+    difference of large numbers (:func:`_chan_update`).
     """
     m, d = X.shape
     m_pad = -(-m // ROW_ALIGN) * ROW_ALIGN
-    # Padding rows repeat the last query: they then need no other group.
+    # Padding rows repeat the last query (full tiles for the distances);
+    # they need no group.
     Xp = np.empty((m_pad, d))
     Xp[:m] = X
     Xp[m:] = X[-1] if m else 0.0
-    out = empty_outputs(m_pad, d, order)
-    # Small blocks of (spatially sorted) rows: each meets few groups.
-    step = min(plan.row_block, _GROUPED_ROWS)
-    for r0 in range(0, m_pad, step):
-        rows = slice(r0, min(m_pad, r0 + step))
-        store_rows(out, rows, _grouped_block(Xp[rows], mix, order, plan.col_block))
-    return tuple(None if v is None else v[:m] for v in out)
+    ref, need = _reference_groups(Xp, mix, m)
+    U = mix.prec_chol
+    Yh = serial_matmul(Xp - mix.origins[ref], U, np.empty((m_pad, d)))
+    shift = mix.log_weights[mix.group_starts[ref]]
+    acc = _Accumulator(m_pad, d, order)
+    cells = min(_BLOCK_CELLS, plan.row_block * plan.col_block)
+    for g in np.flatnonzero(need.any(axis=1)):
+        rows = np.flatnonzero(need[g])
+        S, Yg = _group_moments(
+            Xp, Yh, ref, shift, rows, g, mix, order, acc, plan.col_block, cells
+        )
+        acc.join(rows, S, Yg)
+    return _grouped_finish(acc, Yh, shift, mix, order, m)
 
 
 def spatial_order(X, mixture):
     """An order of the queries that keeps neighbours together: by the group
-    cell each falls in (the cells of :func:`make_mixture`'s grouping), so a
-    block of consecutive rows lies near few groups."""
+    cell each falls in (the cells of :func:`make_mixture`'s grouping), so
+    consecutive rows lie near the same groups."""
     d = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):
         white = (X - mixture.center) @ mixture.prec_chol
@@ -65,105 +127,184 @@ def spatial_order(X, mixture):
     return np.lexsort(cells.T[::-1])
 
 
-#: Rows of a block on the grouped path (a multiple of ROW_ALIGN).
-_GROUPED_ROWS = 64
+def _reference_groups(X, mix, m):
+    """Reference group of every query and which groups each needs.
 
-#: Terms below exp(_NEGLIGIBLE) times the running sum cannot change it.
-_NEGLIGIBLE = -92.0
+    Distances ``|(x - o_g) U|^2`` come from exact input-space offsets (they
+    must not round like the global frame would, eps times the squared
+    extent of the data), in chunks of rows so that the ``(G, rows, d)``
+    offsets stay within ``_OFFSET_FLOATS``.
+
+    Returns
+    -------
+    ref : ndarray of shape (len(X),)
+        Index of the group with the largest origin term.
+    need : ndarray of shape (G, len(X)), bool
+        Whether query ``i`` needs group ``g`` (rows from ``m`` on: never).
+    """
+    n, d = X.shape
+    G = mix.n_groups
+    starts = mix.group_starts[:-1]
+    origin_logw = mix.log_weights[starts][:, None]
+    max_logw = np.maximum.reduceat(mix.log_weights, starts)[:, None]
+    reach = (mix.group_radius * (1 + 1e-12))[:, None]
+    ref = np.zeros(n, dtype=np.intp)
+    need = np.zeros((G, n), dtype=bool)
+    # Chunks of whole tiles of rows: G x rows offsets are whitened at once.
+    step = _OFFSET_FLOATS // max(1, G * d)
+    step = max(ROW_ALIGN, step - step % ROW_ALIGN)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float range
+        for r0 in range(0, m, step):
+            r1 = min(n, r0 + step)
+            offsets = (mix.origins[:, None, :] - X[None, r0:r1]).reshape(-1, d)
+            white = serial_matmul(offsets, mix.prec_chol, np.empty_like(offsets))
+            dist2 = np.einsum("ij,ij->i", white, white).reshape(G, r1 - r0)
+            term = origin_logw - 0.5 * dist2
+            h = np.argmax(term, axis=0)
+            cols = np.arange(r1 - r0)
+            # L + _NEGLIGIBLE, less the rounding of both squared distances.
+            low = term[h, cols] + _NEGLIGIBLE
+            low -= _DIST2_ROUNDING * dist2[h, cols]
+            low = low - _DIST2_ROUNDING * dist2
+            # The bound of each group, in place of the distances.
+            dist = np.sqrt(dist2, out=dist2)
+            dist -= reach
+            np.maximum(dist, 0.0, out=dist)
+            dist *= dist
+            bound = np.subtract(max_logw, 0.5 * dist, out=dist)
+            np.greater_equal(bound, low, out=need[:, r0:r1])
+            ref[r0:r1] = h
+    need[:, m:] = False
+    return ref, need
 
 
-def _grouped_block(Xb, mix, order, cb):
-    n, d = Xb.shape
+def _group_moments(X, Yh, ref, shift, rows, g, mix, order, acc, cb, cells):
+    """Moments ``[S0, S1, triu S2]`` of group ``g`` for the queries ``rows``,
+    in the group's frame, and the queries' whitened positions there.
+
+    Rows are gathered and padded to full tiles (repeating the last), then
+    evaluated in blocks of at most ``cells`` terms and ``cb`` columns. A
+    row whose block sum overflows is redone (:func:`_redo_rows`), which
+    raises its ``shift`` and rescales ``acc``.
+    """
+    n = rows.size
+    d = X.shape[1]
     U = mix.prec_chol
     q = n_moments(d, order)
-    n_tri = d * (d + 1) // 2
-    # Squared distances from each query to each group's origin, from exact
-    # input-space offsets: they choose each query's reference group and
-    # bound which groups can matter, so they must not round like the
-    # global frame would (eps times the squared extent of the data).
-    dist2 = _group_distances(Xb, mix)
-    ref = np.argmin(dist2, axis=1)
-    Oh = mix.origins[ref]
-    Yh = (Xb - Oh) @ U
-    dist = np.sqrt(dist2)
-    # Members lie within group_radius of their origin (exact offsets).
-    reach = mix.group_radius * (1 + 1e-12)
-    lower = 0.5 * np.maximum(dist - reach, 0.0) ** 2
-    starts = mix.group_starts
-    max_logw = np.maximum.reduceat(mix.log_weights, starts[:-1])
-    # Groups that can matter at all: their largest possible term is within
-    # _NEGLIGIBLE of the smallest term some group surely holds. Only these
-    # are visited.
-    min_logw = np.minimum.reduceat(mix.log_weights, starts[:-1])
-    with np.errstate(over="ignore", invalid="ignore"):
-        surely = (min_logw - 0.5 * (dist + reach) ** 2).max(axis=1)
-        needed = np.any(max_logw - lower >= surely[:, None] + _NEGLIGIBLE, axis=0)
-    half_yh2 = 0.5 * np.einsum("ij,ij->i", Yh, Yh)
-    shift = np.full(n, -np.inf)
-    W = np.zeros(n)
-    mean = np.zeros((n, d))
-    M2 = np.zeros((n, n_tri))
-    i_tri, j_tri = np.triu_indices(d)
-    moments = np.empty((cb, moment_rows(q)))
-    candidates = np.flatnonzero(needed)
-    for g in candidates[np.argsort(lower.min(axis=0)[candidates], kind="stable")]:
-        # Largest possible log-term of the group, relative to -|y_h|^2 / 2.
-        bound = max_logw[g] - lower[:, g] + half_yh2
-        if np.all(bound < shift + _NEGLIGIBLE):
-            continue
-        Yg = (Xb - mix.origins[g]) @ U
-        D = (Oh - mix.origins[g]) @ U
-        frame_shift = -np.einsum("ij,ij->i", Yh, D) - 0.5 * np.einsum("ij,ij->i", D, D)
-        for c0 in range(starts[g], starts[g + 1], cb):
-            c1 = min(starts[g + 1], c0 + cb)
-            M = mix.white_means[c0:c1]
-            E = serial_matmul(Yg, M.T, np.empty((n, c1 - c0)))
-            E += mix.logit_offset[c0:c1]
-            E += frame_shift[:, None]
-            new = np.maximum(shift, E.max(axis=1))
-            rescale = np.exp(shift - new)
-            shift = new
-            E -= shift[:, None]
-            exp_in_place(E)
-            A = moment_matrix(M, order, moments[: c1 - c0])
-            S = block_moments(E, A, q)
-            W *= rescale
-            M2 *= rescale[:, None]
-            _chan_update(W, mean, M2, S, Yg, order, i_tri, j_tri)
-    log_f = np.log(W) + shift - half_yh2 + mix.log_kernel_norm
-    if order == 0:
-        return log_f, None, None
-    grad = mean @ U.T
-    if order == 1:
-        return log_f, grad, None
-    cov = np.zeros((n, d + n_tri))
-    np.divide(M2, W[:, None], out=cov[:, d:])
-    return log_f, grad, hessians_from_moments(cov, U)
+    idx = np.empty(-(-n // ROW_ALIGN) * ROW_ALIGN, dtype=np.intp)
+    idx[:n] = rows
+    idx[n:] = rows[-1]
+    o = mix.origins[g]
+    lhs = np.empty((idx.size, d + 2))
+    Yg = serial_matmul(X[idx] - o, U, np.empty((idx.size, d)))
+    D = serial_matmul(mix.origins[ref[idx]] - o, U, np.empty((idx.size, d)))
+    lhs[:, :d] = Yg
+    lhs[:, d] = 1.0
+    c = lhs[:, d + 1]
+    np.einsum("ij,ij->i", Yh[idx], D, out=c)
+    c += 0.5 * np.einsum("ij,ij->i", D, D)
+    c += shift[idx]
+    np.negative(c, out=c)
+    # Rows whose exponents may fall where exp is slow (see _slow_rows):
+    # y . m_k + b_k + c >= -|y| max|m_k| + min b_k + c.
+    start, stop = mix.group_starts[g], mix.group_starts[g + 1]
+    low = np.sqrt(np.einsum("ij,ij->i", Yg, Yg))
+    low *= -mix.group_radius[g]
+    low += mix.logit_offset[start:stop].min() + c
+    slow = ~(low >= _shared._SLOW_EXPONENT)
+    S = np.zeros((idx.size, q))
+    width = min(cb, stop - start)
+    cols = np.empty((d + 2, width))
+    moments = np.empty((width, moment_rows(q)))
+    block_rows = max(ROW_ALIGN, cells // width // ROW_ALIGN * ROW_ALIGN)
+    buf = np.empty(min(idx.size, block_rows) * width)
+    for c0 in range(start, stop, cb):
+        c1 = min(stop, c0 + cb)
+        nc = c1 - c0
+        M = mix.white_means[c0:c1]
+        cols[:d, :nc] = M.T
+        cols[d, :nc] = mix.logit_offset[c0:c1]
+        cols[d + 1, :nc] = 1.0
+        B = cols[:, :nc]
+        A = moment_matrix(M, order, moments[:nc])
+        for r0 in range(0, idx.size, block_rows):
+            r1 = min(idx.size, r0 + block_rows)
+            E = buf[: (r1 - r0) * nc].reshape(r1 - r0, nc)
+            serial_matmul(lhs[r0:r1], B, E)
+            # An overflow here is caught below and the row redone.
+            with np.errstate(over="ignore", invalid="ignore"):
+                exp_in_place(E, _shared._raised_rows(slow[r0:r1]))
+                Sb = block_moments(E, A, q)
+            bad = np.flatnonzero(
+                ~(Sb[: max(0, min(r1, n) - r0), 0] < _shared._OVERFLOW)
+            )
+            if bad.size:
+                Sb[bad] = _redo_rows(lhs, r0 + bad, B, A, S, rows, shift, acc)
+            S[r0:r1] += Sb
+    return S[:n], Yg[:n]
 
 
-def _group_distances(Xb, mix):
-    """``|(x - o_g) U|^2`` for every query and group, (n, G), in chunks of
-    groups so that the (n, chunk, d) offsets stay small."""
-    n, d = Xb.shape
-    G = mix.n_groups
-    out = np.empty((n, G))
-    step = max(1, _OFFSET_FLOATS // max(1, n * d))
-    with np.errstate(over="ignore"):  # beyond float range: +inf, never near
-        for g0 in range(0, G, step):
-            diff = Xb[:, None, :] - mix.origins[None, g0 : g0 + step, :]
-            white = diff @ mix.prec_chol
-            out[:, g0 : g0 + step] = np.einsum("ngd,ngd->ng", white, white)
-    return out
+def _redo_rows(lhs, local, B, A, S, rows, shift, acc):
+    """Moments of a block for the gathered rows ``local`` whose sum
+    overflowed: each row's shift is raised by ``delta >= 0``, its block
+    maximum, and what it has accumulated (earlier groups in ``acc``, this
+    group's earlier columns in ``S``) is multiplied by ``exp(-delta)``."""
+    n = local.size
+    d = lhs.shape[1] - 2
+    # Padded to full tiles, so that a row's result does not depend on which
+    # other rows are redone with it.
+    part = np.zeros((-(-n // ROW_ALIGN) * ROW_ALIGN, d + 2))
+    part[:n] = lhs[local]
+    logits = serial_matmul(part, B, np.empty((len(part), B.shape[1])))
+    delta = np.maximum(logits[:n].max(axis=1), 0.0)
+    scale = np.exp(-delta)
+    S[local] *= scale[:, None]
+    acc.rescale(rows[local], scale)
+    shift[rows[local]] += delta
+    lhs[local, d + 1] -= delta
+    logits[:n] -= delta[:, None]
+    logits[n:] = 0.0
+    return block_moments(exp_in_place(logits), A, S.shape[1])[:n]
 
 
-#: Floats of one chunk of query-to-group offsets.
-_OFFSET_FLOATS = 2**18
+class _Accumulator:
+    """Running moments of every query of a chunk over the groups visited:
+    the weight ``W`` (sum of terms), the mean offset ``mean`` of the
+    components from the query (order >= 1) and their centred second
+    moments ``M2`` (order 2), whitened."""
+
+    def __init__(self, m, d, order):
+        self.order = order
+        self.W = np.zeros(m)
+        self.mean = np.zeros((m, d)) if order >= 1 else None
+        self.M2 = np.zeros((m, d * (d + 1) // 2)) if order >= 2 else None
+
+    def rescale(self, rows, scale):
+        """Multiply the sums of ``rows`` by ``scale`` (their shift rose)."""
+        self.W[rows] *= scale
+        if self.M2 is not None:
+            self.M2[rows] *= scale[:, None]
+
+    def join(self, rows, S, Y):
+        """Join a group's moments ``S`` for ``rows`` (queries at ``Y`` in the
+        group's frame)."""
+        if self.order == 0:
+            self.W[rows] += S[:, 0]
+            return
+        W, mean = self.W[rows], self.mean[rows]
+        M2 = None if self.M2 is None else self.M2[rows]
+        _chan_update(W, mean, M2, S, Y)
+        self.W[rows] = W
+        self.mean[rows] = mean
+        if M2 is not None:
+            self.M2[rows] = M2
 
 
-def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
-    """Join the moments ``S = [S0, S1, triu S2]`` of a block (in a frame where
-    the queries sit at ``Y``) into the running weight ``W``, mean offset from
-    the query ``mean`` and centred second moments ``M2``, in place."""
+def _chan_update(W, mean, M2, S, Y):
+    """Join the moments ``S = [S0, S1, triu S2]`` of a group (in a frame
+    where the queries sit at ``Y``) into the running weight ``W``, mean
+    offset from the query ``mean`` and centred second moments ``M2`` (or
+    ``None``), in place."""
     S0 = S[:, 0]
     has = S0 > 0
     if not has.all():
@@ -171,8 +312,6 @@ def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
     W_old = W[has]
     W_new = W_old + S0
     W[has] = W_new
-    if order == 0:
-        return
     d = Y.shape[1]
     block_mean = S[:, 1 : d + 1] / S0[:, None]
     block_offset = block_mean - Y
@@ -183,8 +322,9 @@ def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
     mean[has] = (W_old[:, None] * mean[has] + S0[:, None] * block_offset) / W_new[
         :, None
     ]
-    if order == 1:
+    if M2 is None:
         return
+    i_tri, j_tri = np.triu_indices(d)
     block_m2 = S[:, d + 1 :] - S0[:, None] * (
         block_mean[:, i_tri] * block_mean[:, j_tri]
     )
@@ -192,3 +332,27 @@ def _chan_update(W, mean, M2, S, Y, order, i_tri, j_tri):
     delta *= np.sqrt(W_old * S0 / W_new)[:, None]
     block_m2 += delta[:, i_tri] * delta[:, j_tri]
     M2[has] += block_m2
+
+
+def _grouped_finish(acc, Yh, shift, mix, order, m):
+    """Log f, gradient and Hessian of log f of the first ``m`` rows."""
+    d = Yh.shape[1]
+    acc.W[m:] = 1.0  # padding rows: no group, nothing to normalise
+    out = empty_outputs(m, d, order)
+    log_f = out[0]
+    np.log(acc.W[:m], out=log_f)
+    log_f += shift[:m]
+    log_f -= 0.5 * np.einsum("ij,ij->i", Yh[:m], Yh[:m])
+    log_f += mix.log_kernel_norm
+    if order == 0:
+        return out
+    U = mix.prec_chol
+    # Full tiles: the rows are still padded.
+    grad = serial_matmul(acc.mean, np.ascontiguousarray(U.T), np.empty_like(acc.mean))
+    out[1][:] = grad[:m]
+    if order == 1:
+        return out
+    cov = np.zeros((len(acc.W), d + acc.M2.shape[1]))
+    np.divide(acc.M2, acc.W[:, None], out=cov[:, d:])
+    out[2][:] = hessians_from_moments(cov, U)[:m]
+    return out

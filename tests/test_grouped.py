@@ -1,0 +1,133 @@
+"""The grouped shared-precision path (data spanning many bandwidths).
+
+Checked against direct float64 sums from exact input-space offsets (accurate
+to a few ulps at these extents): near and between the groups, at the edges,
+and far enough away that a block sum overflows and is redone; each query's
+bits depend on that query alone; skipping groups changes nothing but
+rounding.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+
+import skdensity._core._grouped as grouped
+from skdensity import GaussianKDE
+
+
+def _direct(X, Q, h, log_w=None):
+    """log f, gradient and Hessian of log f of an isotropic KDE, summed
+    directly from the offsets ``(mu_k - x) / h``."""
+    n, d = X.shape
+    log_w = np.full(n, -np.log(n)) if log_w is None else log_w
+    r = (X[None, :, :] - Q[:, None, :]) / h
+    logk = log_w - 0.5 * np.einsum("mkd,mkd->mk", r, r)
+    log_f = logsumexp(logk, axis=1) - 0.5 * d * np.log(2 * np.pi) - d * np.log(h)
+    p = np.exp(logk - logsumexp(logk, axis=1, keepdims=True))
+    mean = np.einsum("mk,mkd->md", p, r)
+    c = r - mean[:, None, :]
+    cov = np.einsum("mk,mki,mkj->mij", p, c, c)
+    return log_f, mean / h, (cov - np.eye(d)) / h**2
+
+
+def _clusters(d, seed, offset=0.0):
+    """Clusters of kernels over ~300 bandwidths (h = 0.5), some touching."""
+    rng = np.random.default_rng(seed)
+    h = 0.5
+    centres = rng.uniform(0, 150, size=(7, d))
+    centres[1] = centres[0] + 6.0  # neighbouring groups that both matter
+    X = np.concatenate([c + rng.normal(scale=3.0, size=(60, d)) for c in centres])
+    return X + offset, h, rng
+
+
+def _queries(X, h, rng, d):
+    near = X[rng.integers(len(X), size=40)] + 2 * h * rng.normal(size=(40, d))
+    # 30 and 200 bandwidths beyond the data: block sums overflow and are redone.
+    edge = X.max(axis=0) + h * np.array([[30.0], [200.0]]) * np.ones(d)
+    return np.concatenate([near, edge])
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e9])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_matches_direct_sums(d, offset):
+    X, h, rng = _clusters(d, seed=d, offset=offset)
+    Q = _queries(X, h, rng, d)
+    kde = GaussianKDE(h).fit(X)
+    assert kde._get_mixture().n_groups > 1
+    log_f, grad, hess = _direct(X - offset, Q - offset, h)
+    assert_allclose(kde.score_samples(Q), log_f, rtol=1e-13)
+    g, H = kde.gradient_and_hessian(Q, log=True)
+    # Natural scales: 1/h + |grad| for the gradient, its square for the
+    # Hessian (the moments cancel like that far from the data).
+    s = 1 / h + np.linalg.norm(grad, axis=1)
+    assert np.all(np.abs(g - grad).max(axis=1) <= 1e-12 * s)
+    assert np.all(np.abs(H - hess).max(axis=(1, 2)) <= 1e-12 * s**2)
+
+
+def test_overflowing_blocks_are_redone_exactly(monkeypatch):
+    X, h, rng = _clusters(2, seed=5)
+    Q = X.max(axis=0) + h * rng.uniform(20, 300, size=(50, 2))
+    redone = []
+    original = grouped._redo_rows
+
+    def spy(lhs, local, *args):
+        redone.append(local.size)
+        return original(lhs, local, *args)
+
+    monkeypatch.setattr(grouped, "_redo_rows", spy)
+    kde = GaussianKDE(h).fit(X)
+    raise_ = {"over": "raise", "invalid": "raise", "divide": "raise"}
+    with np.errstate(**raise_):
+        log_f = kde.score_samples(Q)
+        g, H = kde.gradient_and_hessian(Q, log=True)
+    assert redone, "the queries were meant to overflow some block sums"
+    ref_f, ref_g, ref_h = _direct(X, Q, h)
+    assert_allclose(log_f, ref_f, rtol=1e-13)
+    s = 1 / h + np.linalg.norm(ref_g, axis=1)
+    assert np.all(np.abs(g - ref_g).max(axis=1) <= 1e-12 * s)
+    assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= 1e-12 * s**2)
+
+
+def test_a_query_does_not_depend_on_the_others():
+    # Per query: its groups, frames and shift, and full BLAS tiles.
+    X, h, rng = _clusters(2, seed=7)
+    Q = _queries(X, h, rng, 2)
+    kde = GaussianKDE(h).fit(X)
+    perm = rng.permutation(len(Q))
+    for method in (
+        kde.score_samples,
+        lambda q: kde.gradient(q, log=True),
+        lambda q: kde.hessian(q, log=True),
+    ):
+        full = method(Q)
+        assert_array_equal(method(Q[perm]), full[perm])
+        for i in (0, 17, len(Q) - 1):
+            assert_array_equal(method(Q[i : i + 1]), full[i : i + 1])
+
+
+def test_skipped_groups_change_nothing_but_rounding(monkeypatch):
+    X, h, rng = _clusters(2, seed=9)
+    Q = _queries(X, h, rng, 2)
+    kde = GaussianKDE(h).fit(X)
+    skipping = kde.score_samples(Q), *kde.gradient_and_hessian(Q, log=True)
+    monkeypatch.setattr(grouped, "_NEGLIGIBLE", -np.inf)
+    every = kde.score_samples(Q), *kde.gradient_and_hessian(Q, log=True)
+    for a, b in zip(skipping, every, strict=True):
+        assert_allclose(a, b, rtol=1e-15, atol=1e-15 * np.abs(b).max())
+
+
+def test_unnormalised_and_uneven_weights():
+    # The shift is the best origin's own term: with weights far from equal
+    # it may lie far below the largest term; sums stay exact.
+    X, h, rng = _clusters(2, seed=11)
+    w = np.exp(rng.uniform(-300, 0, size=len(X)))
+    Q = _queries(X, h, rng, 2)
+    kde = GaussianKDE(h).fit(X, sample_weight=w)
+    log_w = np.log(w) - np.log(w.sum())
+    log_f, grad, hess = _direct(X, Q, h, log_w)
+    assert_allclose(kde.score_samples(Q), log_f, rtol=1e-13)
+    g, H = kde.gradient_and_hessian(Q, log=True)
+    s = 1 / h + np.linalg.norm(grad, axis=1)
+    assert np.all(np.abs(g - grad).max(axis=1) <= 1e-12 * s)
+    assert np.all(np.abs(H - hess).max(axis=(1, 2)) <= 1e-12 * s**2)
