@@ -12,11 +12,12 @@ from ._blocks import (
     plan_blocks,
     single_threaded_blas,
     store_rows,
+    working_memory_bytes,
 )
 from ._component import component_logits, component_residuals, component_task
 from ._grouped import grouped_task, spatial_order
 from ._representation import N_PROBE, SharedPrecisionMixture
-from ._shared import moment_rows, n_moments, shared_task
+from ._shared import few_queries, moment_rows, n_moments, shared_task
 
 
 def _single_threaded(task, *args):
@@ -61,7 +62,15 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     # The lower-order outputs are held throughout though the caller may
     # want only the highest one.
     reserved = 8 * m * (1 + d) if order == 2 else 8 * m * order
-    if isinstance(mixture, SharedPrecisionMixture):
+    shared = isinstance(mixture, SharedPrecisionMixture)
+    if shared and 0 < m < ROW_ALIGN and mixture.n_groups == 1:
+        # A few queries in one block (not padded, see ROW_ALIGN), where its
+        # product is serial and its kernel terms within working_memory.
+        width = max(d, moment_rows(n_moments(d, order)))
+        if m * K * width <= SERIAL_PRODUCT and 32 * m * K <= working_memory_bytes():
+            with single_threaded_blas():
+                return few_queries(X, mixture, order)
+    if shared:
         # Per query: augmented row, moment sums, outputs and finishing
         # temporaries; per component of a block: its columns and moments.
         q = n_moments(d, order)

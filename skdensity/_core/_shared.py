@@ -3,6 +3,8 @@
 See :mod:`skdensity._core` for the formulas and the frames.
 """
 
+import functools
+
 import numpy as np
 
 from ._blocks import ROW_ALIGN, serial_matmul, working_memory_bytes
@@ -118,7 +120,7 @@ def moment_matrix(M, order, out):
         out[:, 1 : d + 1] = M
         end = d + 1
     if order >= 2:
-        for i, j in zip(*np.triu_indices(d), strict=True):
+        for i, j in zip(*_triangle(d)[:2], strict=True):
             np.multiply(M[:, i], M[:, j], out=out[:, end])
             end += 1
     out[:, end:] = 0.0
@@ -206,15 +208,16 @@ def shared_task(X, mix, order, plan):
     return _shared_finish(Yaug, acc, mix, order, m)
 
 
-#: Most floats of column blocks a mixture keeps between calls (8 MiB): for
-#: few queries, building them would cost more than the arithmetic.
+#: Most floats of column blocks a mixture keeps between calls, all orders
+#: together (8 MiB): for few queries, building them would cost more than the
+#: arithmetic.
 _KEPT_COLUMN_FLOATS = 2**20
 
 
 def _column_block(mix, c0, c1, order):
     """Exponent columns ``[m_k; b_k; 1]`` (d + 2, c) and moment matrix
-    (c, moment_rows(q)) of components ``c0:c1``, kept by the mixture when
-    all its blocks fit ``_KEPT_COLUMN_FLOATS``."""
+    (c, moment_rows(q)) of components ``c0:c1``, kept by the mixture while
+    the blocks it keeps fit ``_KEPT_COLUMN_FLOATS``."""
     key = (c0, c1, order)
     kept = mix.column_blocks
     block = kept.get(key)
@@ -232,9 +235,38 @@ def _column_block(mix, c0, c1, order):
     layout = "F" if q <= _MAX_GEMV_MOMENTS else "C"
     A = moment_matrix(M, order, np.empty((nc, q), order=layout))
     block = (B, A)
-    if mix.n_components * (d + 2 + q) <= _KEPT_COLUMN_FLOATS:
+    held = sum(b.size + a.size for b, a in kept.values())
+    if held + B.size + A.size <= _KEPT_COLUMN_FLOATS:
         kept[key] = block
     return block
+
+
+def few_queries(X, mix, order):
+    """Log f and its derivatives for a few queries in one frame, one block.
+
+    For calls of fewer than ``ROW_ALIGN`` queries, which are not padded to
+    full tiles, against at most ``SERIAL_PRODUCT`` multiply-adds: the
+    formulas of :func:`shared_task` with the row maxima of the exponents
+    (all of them at once) as the shifts. Each sum then lies in [1, K], so
+    no block is redone and no sum renormalised, and every exponent is raised
+    to ``_MIN_EXPONENT`` before ``exp`` (which changes no result, see
+    there). About fifteen NumPy calls in all: the call overhead of one query
+    is the cost of a handful of kernels.
+    """
+    m, d = X.shape
+    q = n_moments(d, order)
+    Yaug = np.empty((m, d + 2))
+    Y = Yaug[:, :d]
+    np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Y)
+    B, A = _column_block(mix, 0, mix.n_components, order)
+    E = serial_matmul(Y, B[:d], np.empty((m, mix.n_components)))
+    E += B[d]
+    shift = E.max(axis=1)
+    E -= shift[:, None]
+    Yaug[:, d] = 1.0
+    Yaug[:, d + 1] = -shift
+    exp_in_place(E)
+    return _shared_finish(Yaug, block_moments(E, A, q), mix, order, m)
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
@@ -299,22 +331,34 @@ def hessians_from_moments(moments, U):
     return hess
 
 
+@functools.cache
+def _triangle(d):
+    """Index arrays of the upper triangle of a d x d matrix: rows ``i``,
+    columns ``j``, the positions of its diagonal, its flat positions and
+    those of its mirror image, and the flat transpose permutation."""
+    i, j = np.triu_indices(d)
+    flip = np.arange(d * d).reshape(d, d).T.ravel()
+    return i, j, np.flatnonzero(i == j), i * d + j, j * d + i, flip
+
+
 def _hessian_rows(moments, U):
     """``U (Cov_r(m) - I) U^T`` from the rows ``[mean m, triu E[m m^T]]``."""
     n = moments.shape[0]
     d = U.shape[0]
     mean_m = moments[:, :d]
-    i, j = np.triu_indices(d)
+    i, j, diag, upper, lower, flip = _triangle(d)
     # Cov_r(m) - I on the triangle, then in full.
     tri = moments[:, d:] - mean_m[:, i] * mean_m[:, j]
-    tri[:, i == j] -= 1.0
+    tri[:, diag] -= 1.0
     cov = np.empty((n, d * d))
-    cov[:, i * d + j] = tri
-    cov[:, j * d + i] = tri
+    cov[:, upper] = tri
+    cov[:, lower] = tri
     # U C U^T as two flat products: T_k = C_k U^T, then T_k^T U^T, which is
     # (U C_k U^T)^T; symmetrised through the flat transpose permutation.
-    T = (cov.reshape(n * d, d) @ U.T).reshape(n, d, d)
-    hess = (T.transpose(0, 2, 1).reshape(n * d, d) @ U.T).reshape(n, d * d)
-    hess += hess[:, np.arange(d * d).reshape(d, d).T.ravel()]
+    UT = U.T
+    T = serial_matmul(cov.reshape(n * d, d), UT, np.empty((n * d, d)))
+    T = T.reshape(n, d, d).transpose(0, 2, 1).reshape(n * d, d)
+    hess = serial_matmul(T, UT, np.empty((n * d, d))).reshape(n, d * d)
+    hess += hess[:, flip]
     hess *= 0.5
     return hess.reshape(n, d, d)
