@@ -175,7 +175,9 @@ class GaussianMixtureDerivativesMixin:
         the analytic derivatives of ``gradient(X, log=True)`` and
         ``hessian(X, log=True)`` negated. They share one evaluation per
         point: ``fun`` and ``jac`` at the same ``x`` cost one gradient
-        evaluation, ``hess`` one Hessian evaluation.
+        evaluation; once ``hess`` has been called, each new point is
+        evaluated with its Hessian, so that ``fun``, ``jac`` and ``hess``
+        at one point (as Newton-type methods ask) cost one evaluation.
 
         Returns
         -------
@@ -311,12 +313,20 @@ def _covariance_from_factor(U):
 
 
 class _Objective:
-    """``-log f`` and its derivatives at 1-D points, the last one remembered."""
+    """``-log f`` and its derivatives at 1-D points, the last one remembered.
+
+    Once ``hess`` has been asked for, every new point is evaluated with its
+    Hessian (one evaluation per point for Newton-type methods, which ask
+    for ``fun``, ``jac`` and ``hess`` at each point); until then, with its
+    gradient only (for gradient-based methods).
+    """
 
     def __init__(self, density):
         self.density = density
         self.d = density.n_features_in_
+        self.named = getattr(density, "feature_names_in_", None) is not None
         self.x, self.order, self.values = None, -1, None
+        self.wanted = 1
 
     def _at(self, x, order):
         x = np.asarray(x, dtype=np.float64)
@@ -325,15 +335,22 @@ class _Objective:
                 f"the objective takes a point of {self.d} finite values (a 1-D "
                 f"array, as scipy.optimize passes); got shape {x.shape}."
             )
+        self.wanted = max(self.wanted, order)
         if self.order < order or self.x is None or not np.array_equal(x, self.x):
-            with warnings.catch_warnings():  # a fit on a DataFrame: names unknown
-                warnings.filterwarnings("ignore", message="X does not have valid")
-                log_f, grad, hess = self.density._log_density_derivatives(
-                    x[None], order=max(order, 1)
-                )
-            self.x, self.order = x.copy(), max(order, 1)
-            self.values = (-log_f[0], -grad[0], None if hess is None else -hess[0])
+            if self.named:
+                with warnings.catch_warnings():  # fitted on a DataFrame
+                    warnings.filterwarnings("ignore", message="X does not have valid")
+                    values = self._evaluate(x)
+            else:
+                values = self._evaluate(x)
+            self.x, self.order, self.values = x.copy(), self.wanted, values
         return self.values
+
+    def _evaluate(self, x):
+        log_f, grad, hess = self.density._log_density_derivatives(
+            x[None], order=self.wanted
+        )
+        return (-log_f[0], -grad[0], None if hess is None else -hess[0])
 
     def callables(self):
         def fun(x):
