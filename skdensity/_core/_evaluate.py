@@ -63,13 +63,12 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     # want only the highest one.
     reserved = 8 * m * (1 + d) if order == 2 else 8 * m * order
     shared = isinstance(mixture, SharedPrecisionMixture)
-    if shared and 0 < m < ROW_ALIGN and mixture.n_groups == 1:
-        # A few queries in one block (not padded, see ROW_ALIGN), where its
-        # product is serial and its kernel terms within working_memory.
-        width = max(d, moment_rows(n_moments(d, order)))
-        if m * K * width <= SERIAL_PRODUCT and 32 * m * K <= working_memory_bytes():
-            with single_threaded_blas():
-                return few_queries(X, mixture, order)
+    # A few queries (not padded, see ROW_ALIGN) whose kernel terms and one
+    # chunk of weighted means fit working_memory.
+    few = shared and 0 < m < ROW_ALIGN and mixture.n_groups == 1
+    if few and 8 * m * K * (2 + d) <= working_memory_bytes():
+        with single_threaded_blas():
+            return few_queries(X, mixture, order)
     if shared:
         # Per query: augmented row, moment sums, outputs and finishing
         # temporaries; per component of a block: its columns and moments.
@@ -82,8 +81,9 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
             # running moments.
             per_row += 8 * (5 * d + mixture.n_groups + q)
             task = grouped_task
-        # Products of at most SERIAL_PRODUCT multiply-adds per ROW_ALIGN rows.
-        width = max(d + 2, moment_rows(q))
+        # Products of at most SERIAL_PRODUCT multiply-adds per ROW_ALIGN rows
+        # (or per call of fewer rows, which is not padded).
+        width = max(d + 2, moment_rows(q)) * min(max(m, 1), ROW_ALIGN)
         plan = plan_blocks(
             m,
             K,
@@ -91,7 +91,7 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
             per_col,
             n_jobs=n_jobs,
             reserved=reserved,
-            max_cols=SERIAL_PRODUCT // (ROW_ALIGN * width),
+            max_cols=SERIAL_PRODUCT // width,
         )
     else:
         # One cell is a query row against all K components: (m, K, d) residuals

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from ._blocks import ROW_ALIGN, serial_matmul, working_memory_bytes
+from ._blocks import ROW_ALIGN, SERIAL_PRODUCT, serial_matmul, working_memory_bytes
 
 #: A block sum of kernel terms above this means the shift was too low (the
 #: probe missed a much closer component): the block is redone with its own
@@ -242,31 +242,64 @@ def _column_block(mix, c0, c1, order):
 
 
 def few_queries(X, mix, order):
-    """Log f and its derivatives for a few queries in one frame, one block.
+    """Log f and its derivatives for a few queries in one frame.
 
     For calls of fewer than ``ROW_ALIGN`` queries, which are not padded to
-    full tiles, against at most ``SERIAL_PRODUCT`` multiply-adds: the
-    formulas of :func:`shared_task` with the row maxima of the exponents
-    (all of them at once) as the shifts. Each sum then lies in [1, K], so
-    no block is redone and no sum renormalised, and every exponent is raised
+    full tiles: the formulas of :func:`shared_task`, with the row maxima of
+    all the exponents as the shifts, so that each sum lies in [1, K] (no
+    block is redone, no sum renormalised) and every exponent can be raised
     to ``_MIN_EXPONENT`` before ``exp`` (which changes no result, see
-    there). About fifteen NumPy calls in all: the call overhead of one query
-    is the cost of a handful of kernels.
+    there). The moments are taken from the whitened means themselves,
+    ``S1 = E M`` and ``S2 = (E m_i) M`` (no moment matrix to build), in
+    chunks of components whose products stay serial
+    (``SERIAL_PRODUCT``). A dozen NumPy calls for a few hundred kernels:
+    the overhead of one query is the cost of a few hundred kernel terms.
     """
     m, d = X.shape
-    q = n_moments(d, order)
+    K = mix.n_components
+    M = mix.white_means
     Yaug = np.empty((m, d + 2))
     Y = Yaug[:, :d]
-    np.einsum("ij,jk->ik", X - mix.center, mix.prec_chol, out=Y)
-    B, A = _column_block(mix, 0, mix.n_components, order)
-    E = serial_matmul(Y, B[:d], np.empty((m, mix.n_components)))
-    E += B[d]
-    shift = E.max(axis=1)
-    E -= shift[:, None]
-    Yaug[:, d] = 1.0
-    Yaug[:, d + 1] = -shift
-    exp_in_place(E)
-    return _shared_finish(Yaug, block_moments(E, A, q), mix, order, m)
+    np.matmul(X - mix.center, mix.prec_chol, out=Y)
+    E = np.empty((m, K))
+    step = max(1, SERIAL_PRODUCT // (m * d))
+    for c0 in range(0, K, step):
+        serial_matmul(Y, M[c0 : c0 + step].T, E[:, c0 : c0 + step])
+    E += mix.logit_offset
+    shift = E.max(axis=1, keepdims=True)
+    E -= shift
+    np.negative(shift[:, 0], out=Yaug[:, d + 1])
+    np.maximum(E, _MIN_EXPONENT, out=E)
+    np.exp(E, out=E)
+    s0 = E.sum(axis=1)
+    log_f = np.log(s0)
+    log_f += shift[:, 0]
+    log_f -= 0.5 * np.einsum("ij,ij->i", Y, Y)
+    log_f += mix.log_kernel_norm
+    if order == 0:
+        return log_f, None, None
+    # S1 = E M and S2 = sum_k E_k m_k m_k^T, in chunks of components.
+    S1 = np.zeros((m, d))
+    S2 = np.zeros((m, d, d)) if order == 2 else None
+    step = max(1, SERIAL_PRODUCT // (m * d * (d if order == 2 else 1)))
+    for c0 in range(0, K, step):
+        Ec, Mc = E[:, c0 : c0 + step], M[c0 : c0 + step]
+        S1 += Ec @ Mc
+        if S2 is not None:
+            S2 += (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
+    U = mix.prec_chol
+    mean = S1 / s0[:, None]
+    grad = (mean - Y) @ U.T
+    if order == 1:
+        return log_f, grad, None
+    # U (Cov_r(m) - I) U^T, symmetrised as on the other paths.
+    C = S2 / s0[:, None, None]
+    C -= mean[:, :, None] * mean[:, None, :]
+    C.reshape(m, d * d)[:, :: d + 1] -= 1.0
+    H = U @ C @ U.T
+    H += H.transpose(0, 2, 1)
+    H *= 0.5
+    return log_f, grad, H
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
