@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
+from sklearn import config_context
 
 import skdensity._core._grouped as grouped
 from skdensity import GaussianKDE
@@ -131,3 +132,17 @@ def test_unnormalised_and_uneven_weights():
     s = 1 / h + np.linalg.norm(grad, axis=1)
     assert np.all(np.abs(g - grad).max(axis=1) <= 1e-12 * s)
     assert np.all(np.abs(H - hess).max(axis=(1, 2)) <= 1e-12 * s**2)
+
+
+def test_workers_and_chunks_give_identical_results():
+    # Many row chunks (a small working_memory), run on one or two workers.
+    X, h, rng = _clusters(2, seed=13)
+    Q = np.tile(_queries(X, h, rng, 2), (60, 1))
+    serial = GaussianKDE(h).fit(X)
+    parallel = GaussianKDE(h, n_jobs=2).fit(X)
+    expected = serial.score_samples(Q), *serial.gradient_and_hessian(Q, log=True)
+    with config_context(working_memory=0.05):
+        for est in (serial, parallel):
+            got = est.score_samples(Q), *est.gradient_and_hessian(Q, log=True)
+            for a, b in zip(got, expected, strict=True):
+                assert_array_equal(a, b)
