@@ -28,7 +28,8 @@ n = m in {10^3, 10^4} this times
 * wide data that are not whitened (uniform at h = 0.045, normal at h = 0.1,
   Student t3 with Scott's rule; n = 3x10^4 and 10^5, m = 10^4), against the
   floor, with and without raising the exponents whose ``exp`` would be
-  subnormal (``--only-issue17`` runs these three tables alone).
+  subnormal (``--only-issue17`` runs these three tables alone, ``--only-wide``
+  the last one).
 
 The data are whitened to unit sample covariance, so that scipy's Scott rule,
 ``GaussianKDE("scott")`` and ``KernelDensity(bandwidth=scott_factor)`` are
@@ -672,6 +673,9 @@ def main(argv=None):
         action="store_true",
         help="only the small-call, scipy.optimize and wide-data tables",
     )
+    parser.add_argument(
+        "--only-wide", action="store_true", help="only the wide-data table"
+    )
     parser.add_argument("--wide-sizes", type=int, nargs="+", default=[30_000, 100_000])
     parser.add_argument("--wide-queries", type=int, default=10_000)
     args = parser.parse_args(argv)
@@ -684,14 +688,16 @@ def main(argv=None):
     args.no_jax, args.no_numdifftools = not has_jax, not has_nd
     start = time.perf_counter()
     rows = []
-    for n in [] if args.only_issue17 else args.sizes:
+    for n in [] if args.only_issue17 or args.only_wide else args.sizes:
         for d in args.dims:
             rows.append(run_config(d, n, args))
             print(
                 f"d={d} n=m={n} done ({time.perf_counter() - start:.0f} s)", flush=True
             )
-    small, opt = small_call_rows(args), optimize_row(args)
-    print(f"small calls done ({time.perf_counter() - start:.0f} s)", flush=True)
+    small, opt = [], None
+    if not args.only_wide:
+        small, opt = small_call_rows(args), optimize_row(args)
+        print(f"small calls done ({time.perf_counter() - start:.0f} s)", flush=True)
     wide = wide_rows(args)
     text = header(args, time.perf_counter() - start) + "\n"
     if rows:
