@@ -182,12 +182,27 @@ class _MixtureFormsMixin:
     """
 
     def _get_mixture(self):
-        return _canonical_mixture(
-            self._log_weights(),
-            self.means_,
-            self.precisions_cholesky_,
+        # Built once per set of fitted parameters: the key holds their bytes
+        # (a copy of K d^2 floats at most, far less than building the
+        # mixture), so a refit or an edited attribute builds it afresh.
+        log_weights = np.asarray(self._log_weights(), dtype=np.float64)
+        means = np.asarray(self.means_, dtype=np.float64)
+        prec_chol = np.asarray(self.precisions_cholesky_, dtype=np.float64)
+        key = (
             self.covariance_type,
+            means.shape,
+            prec_chol.shape,
+            log_weights.tobytes(),
+            means.tobytes(),
+            prec_chol.tobytes(),
         )
+        kept = self.__dict__.get("_mixture_kept")
+        if kept is None or kept[0] != key:
+            mixture = _canonical_mixture(
+                log_weights, means, prec_chol, self.covariance_type
+            )
+            kept = self._mixture_kept = (key, mixture)
+        return kept[1]
 
     def _moment_mixture(self):
         cov = np.asarray(self.covariances_, dtype=np.float64)

@@ -75,3 +75,19 @@ def test_one_query_equals_its_row_in_a_batch(n):
             for a, b in zip(one, batch, strict=True):
                 tol = 1e-12 * np.abs(b[i]).max()
                 np.testing.assert_allclose(a[0], b[i], rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_mixture_kept_between_calls_follows_its_parameters(covariance_type):
+    # The core mixture is kept between calls; editing a fitted attribute in
+    # place (here every mean moved by 1) must be seen: translating the model
+    # translates its log-gradient.
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2))
+    gm = GaussianMixtureGrad(3, covariance_type=covariance_type, random_state=0)
+    gm.fit(X)
+    Q = rng.normal(size=(5, 2))
+    before = gm.gradient(Q, log=True)
+    gm.means_ += 1.0
+    np.testing.assert_allclose(gm.gradient(Q + 1.0, log=True), before, atol=1e-12)
+    assert not np.allclose(gm.gradient(Q, log=True), before)
