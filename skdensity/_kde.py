@@ -79,9 +79,15 @@ class GaussianKDE(
         :math:`n^{-2/(d+2r+4)}`, so a gradient from a density bandwidth is
         undersmoothed. Ignored by the other bandwidth forms.
     n_jobs : int, default=None
-        Number of joblib workers evaluating chunks of query points.
-        ``None`` means 1 unless in a :func:`joblib.parallel_config` context;
-        ``-1`` means all processors. Results do not depend on it.
+        Number of worker threads (joblib workers under another
+        :func:`joblib.parallel_config` backend) evaluating chunks of query
+        points, for calls of about a million kernel terms or more. ``None``
+        means the ``n_jobs`` of :func:`joblib.parallel_config` if one is
+        set, else as many as BLAS would use now (threadpoolctl's limit: all
+        cores by default, 1 inside :func:`threadpoolctl.threadpool_limits`
+        ``(1)`` or a joblib process worker); ``-1`` means all processors.
+        Results do not depend on it, nor on BLAS's threads: every matrix
+        product is small enough to run on its worker's thread.
     algorithm : {"exact", "tree", "binned", "auto"}, default="exact"
         How ``score_samples``, ``gradient`` and ``hessian`` are evaluated
         (all three from the same approximation):
