@@ -12,6 +12,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._compat import (
+    JOBLIB_LOCAL_BACKENDS,
     Parallel,
     ThreadingBackend,
     delayed,
@@ -215,7 +216,10 @@ def _cut(
         row_block = min(row_block, max_rows)
     row_block = max(ROW_ALIGN, row_block - row_block % ROW_ALIGN)
     fixed = col_block * (bytes_per_cell * row_block + bytes_per_col)
-    task_rows = max(1, (budget - fixed) // max(1, bytes_per_row))
+    # Workers run at once: no more than can each hold a block and its rows
+    # within the budget together, and each task gets its share.
+    n_workers = max(1, min(n_workers, budget // (fixed + row_block * bytes_per_row)))
+    task_rows = max(1, (budget // n_workers - fixed) // max(1, bytes_per_row))
     task_rows = max(row_block, task_rows - task_rows % row_block)
     if n_workers > 1:
         n_blocks = -(-n_rows // row_block)
@@ -230,15 +234,17 @@ def _cut(
 
 
 def effective_n_jobs(n_jobs):
-    """Number of worker threads for ``n_jobs``.
+    """Number of workers for ``n_jobs``.
 
     An explicit ``n_jobs`` is joblib's (``-1`` all processors, ``-2`` all but
     one, ...). ``None`` means: the ``n_jobs`` of
-    :func:`joblib.parallel_config` if one is set; inside a worker of one of
-    the core's own parallel maps, 1 (no nested pools); otherwise as many as
-    the process's BLAS would use, threadpoolctl's current limit, so that a
-    user's :func:`threadpoolctl.threadpool_limits` and the limit joblib
-    gives its process-based workers are respected.
+    :func:`joblib.parallel_config` if one is set; the backend's own count
+    under a backend of another library (dask's: its workers' threads);
+    otherwise (joblib's own backends) 1 inside a worker of one of the core's
+    own parallel maps (no nested pools), else as many as the process's BLAS
+    would use, threadpoolctl's current limit, so that a user's
+    :func:`threadpoolctl.threadpool_limits` and the limit joblib gives its
+    process-based workers are respected.
     """
     from joblib import effective_n_jobs as _effective
 
@@ -247,8 +253,8 @@ def effective_n_jobs(n_jobs):
         # with n_jobs=1 whenever the configuration prefers threads without
         # naming a backend, which is what joblib's own effective_n_jobs(None)
         # reports inside parallel_config(n_jobs=2, prefer="threads").
-        _, configured = get_active_backend(prefer="processes", require=None)
-        if configured is None:
+        backend, configured = get_active_backend(prefer="processes", require=None)
+        if configured is None and isinstance(backend, JOBLIB_LOCAL_BACKENDS):
             return 1 if getattr(_worker, "active", False) else _blas_threads()
         n_jobs = configured
     return _effective(n_jobs)

@@ -5,7 +5,11 @@ mended here."""
 from contextlib import contextmanager
 
 import numpy as np
-from joblib._parallel_backends import ThreadingBackend  # noqa: F401
+from joblib._parallel_backends import (  # noqa: F401
+    LokyBackend,
+    MultiprocessingBackend,
+    ThreadingBackend,
+)
 from joblib.parallel import get_active_backend  # noqa: F401
 from sklearn import get_config  # noqa: F401
 from sklearn.base import _fit_context as fit_context  # noqa: F401
@@ -22,6 +26,11 @@ from sklearn.utils.validation import (  # noqa: F401
     check_is_fitted,
     validate_data,
 )
+
+#: joblib's own backends on this machine (threads and local processes), as
+#: opposed to those of other libraries (dask, ray, spark), which count their
+#: own workers.
+JOBLIB_LOCAL_BACKENDS = (LokyBackend, MultiprocessingBackend, ThreadingBackend)
 
 
 @contextmanager

@@ -209,9 +209,9 @@ def shared_task(X, mix, order, plan):
 
 
 #: Most floats of column blocks a mixture keeps between calls, all orders
-#: together (8 MiB): for few queries, building them would cost more than the
-#: arithmetic.
-_KEPT_COLUMN_FLOATS = 2**20
+#: together (2 MiB): for a few blocks of queries against a few thousand
+#: kernels, building them would cost more than the arithmetic.
+_KEPT_COLUMN_FLOATS = 2**18
 
 
 def _column_block(mix, c0, c1, order):
