@@ -4,6 +4,7 @@ output arrays."""
 
 import functools
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -337,7 +338,9 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
     :func:`joblib.parallel_config` (for example ``"dask"``) takes precedence.
     When the backend is joblib's threading one, the chunks go to a thread
     pool directly: the same threads, without joblib's result polling, which
-    adds about 10 ms to every call. Results are stored as they arrive; if
+    adds about 10 ms to every call; at most one chunk beyond the running
+    ones is submitted ahead, so memory stays as planned. Results are stored
+    in order as they arrive; if
     storing or a chunk raises (``KeyboardInterrupt`` included), chunks not
     yet started are cancelled. The calling thread runs under
     :func:`single_threaded_blas` (workers' threads do not inherit it: the
@@ -351,13 +354,21 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
             return
         backend, _ = get_active_backend(prefer="threads")
         if isinstance(backend, ThreadingBackend):
-            with ThreadPoolExecutor(
-                min(n_workers, len(row_slices)), initializer=_mark_worker
-            ) as pool:
+            n_threads = min(n_workers, len(row_slices))
+            with ThreadPoolExecutor(n_threads, initializer=_mark_worker) as pool:
+                # At most one chunk beyond those running is submitted ahead:
+                # finished results wait for their turn to be stored, and
+                # the workers' memory is what the plan budgeted.
+                pending = deque()
                 try:
-                    results = pool.map(lambda s: func(X[s]), row_slices)
-                    for s, result in zip(row_slices, results, strict=True):
-                        store(s, result)
+                    for s in row_slices:
+                        pending.append((s, pool.submit(func, X[s])))
+                        if len(pending) > n_threads:
+                            done, future = pending.popleft()
+                            store(done, future.result())
+                    while pending:
+                        done, future = pending.popleft()
+                        store(done, future.result())
                 except BaseException:
                     pool.shutdown(cancel_futures=True)
                     raise
