@@ -21,7 +21,11 @@ n = m in {10^3, 10^4} this times
   against ``GaussianMixtureGrad.gradient`` / ``hessian``;
 * peak extra memory (tracemalloc, outputs excluded);
 * small calls (issue 17): m = 1, 10, 100 queries against n = 500 and 10^4
-  kernels, d = 2 and 5, against scipy's ``evaluate`` and ``logpdf``;
+  kernels, d = 2 and 5, against scipy's ``evaluate`` and ``logpdf`` and
+  ``jax.jit`` (compiled for each m before timing);
+* default threads: n = m = 10^4, d = 2 and 5, ``n_jobs=None`` at the
+  process's BLAS setting against the same calls under
+  ``threadpool_limits(1)`` (one worker), results compared bit for bit;
 * scipy.optimize: minimising -log f of a 2-D KDE (n = 2000) from 50 starts,
   trust-exact with ``objective()`` against BFGS on finite differences of
   scipy's ``logpdf``;
@@ -66,7 +70,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skdensity
 from skdensity import GaussianKDE, GaussianMixtureGrad
-from skdensity._core import plan_blocks
+from skdensity._core import effective_n_jobs, plan_blocks
 
 RESULTS = Path(__file__).parent / "results"
 TITLE = "Exact evaluation: skdensity against scipy, scikit-learn, jax, differences"
@@ -378,9 +382,44 @@ def small_call_rows(args):
                     "sp_eval": lambda q=q, s=sp: s.evaluate(q.T),
                     "sp_logpdf": lambda q=q, s=sp: s.logpdf(q.T),
                 }
+                jx = None if args.no_jax else jax_functions(kde, m)
+                if jx is not None:
+                    for key, f in jx.items():
+                        f(q)  # compiled here, not in the timing
+                        funcs[f"jax_{key}"] = lambda f=f, q=q: f(q)
                 with threadpool_limits(limits=1, user_api="blas"):
                     t = interleaved(funcs, args.repeat)
                 rows.append({"n": n, "d": d, "m": m, **t})
+    return rows
+
+
+def default_thread_rows(args):
+    """n = m = 10^4, d = 2 and 5: the default n_jobs at the process's BLAS
+    setting against the same calls limited to one thread (one worker)."""
+    rows = []
+    for d in (2, 5):
+        X, Q = whitened_data(args.thread_size, args.thread_size, d, seed=d)
+        kde = GaussianKDE("scott").fit(X)
+        funcs = {
+            "score": lambda k=kde, q=Q: k.score_samples(q),
+            "grad": lambda k=kde, q=Q: k.gradient(q, log=True),
+            "hess": lambda k=kde, q=Q: k.hessian(q, log=True),
+        }
+        best = {}
+        for _ in range(args.repeat):
+            t = {k: v for k, v in interleaved(funcs, 1).items()}
+            with threadpool_limits(limits=1, user_api="blas"):
+                t.update({f"{k}_1": v for k, v in interleaved(funcs, 1).items()})
+            best = {k: min(best.get(k, np.inf), v) for k, v in t.items()}
+        with threadpool_limits(limits=1, user_api="blas"):
+            single = [f() for f in funcs.values()]
+        same = all(
+            np.array_equal(f(), ref)
+            for f, ref in zip(funcs.values(), single, strict=True)
+        )
+        workers = effective_n_jobs(None)
+        rows.append({"d": d, "n": args.thread_size, "workers": workers, **best})
+        rows[-1]["same"] = same
     return rows
 
 
@@ -457,15 +496,18 @@ def wide_rows(args):
     return rows
 
 
-def small_tables(small, opt, wide):
+def small_tables(small, opt, wide, threads=()):
     out = []
     if small:
         out.append(
-            "\n## Small calls: time, and scipy's over our score_samples "
-            "(above 1: ours is faster)\n"
+            "\n## Small calls: time, and the anchor's over ours (scipy over our "
+            "score_samples, jax over the same quantity; above 1: ours is faster)\n"
         )
+        has_jax = "jax_logpdf" in small[0]
         head = ["n", "d", "m", "floor", "score_samples", "gradient", "Hessian"]
         head += ["scipy evaluate", "scipy logpdf"]
+        if has_jax:
+            head += ["jax log f", "jax gradient", "jax Hessian"]
         out += [_row(head), _row(["---"] * len(head))]
         for r in small:
             cells = [r["n"], r["d"], r["m"], fmt_t(r["floor"]), fmt_t(r["score"])]
@@ -474,7 +516,30 @@ def small_tables(small, opt, wide):
                 f"{fmt_t(r['sp_eval'])} ({fmt_r(r['sp_eval'], r['score'])})",
                 f"{fmt_t(r['sp_logpdf'])} ({fmt_r(r['sp_logpdf'], r['score'])})",
             ]
+            if has_jax:
+                for key, ours in (("logpdf", "score"), ("gradient", "grad")):
+                    cells.append(
+                        f"{fmt_t(r['jax_' + key])} ({fmt_r(r['jax_' + key], r[ours])})"
+                    )
+                cells.append(
+                    f"{fmt_t(r['jax_hessian'])} ({fmt_r(r['jax_hessian'], r['hess'])})"
+                )
             out.append(_row(cells))
+    if threads:
+        out.append(
+            "\n## Default threads: n_jobs=None at the process's BLAS setting "
+            "against one thread (threadpool_limits(1)), speed-up in brackets\n"
+        )
+        head = ["d", "n = m", "workers", "score_samples", "gradient", "Hessian"]
+        head += ["bit-identical"]
+        out += [_row(head), _row(["---"] * len(head))]
+        for r in threads:
+            cells = [r["d"], r["n"], r["workers"]]
+            cells += [
+                f"{fmt_t(r[k])} ({fmt_r(r[k + '_1'], r[k])})"
+                for k in ("score", "grad", "hess")
+            ]
+            out.append(_row([*cells, "yes" if r["same"] else "NO"]))
     if opt:
         out.append("\n## scipy.optimize: -log f of a 2-D KDE from 50 starts\n")
         head = ["n", "trust-exact, objective()", "BFGS, differences of scipy logpdf"]
@@ -678,11 +743,13 @@ def main(argv=None):
     )
     parser.add_argument("--wide-sizes", type=int, nargs="+", default=[30_000, 100_000])
     parser.add_argument("--wide-queries", type=int, default=10_000)
+    parser.add_argument("--thread-size", type=int, default=10_000)
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.fd_points = [1000, 3000], 1, 10_000
         args.nd_points = 2
         args.wide_sizes, args.wide_queries = [10_000], 2000
+        args.thread_size = 3000
     has_jax = not args.no_jax and _importable("jax")
     has_nd = not args.no_numdifftools and _importable("numdifftools")
     args.no_jax, args.no_numdifftools = not has_jax, not has_nd
@@ -694,15 +761,16 @@ def main(argv=None):
             print(
                 f"d={d} n=m={n} done ({time.perf_counter() - start:.0f} s)", flush=True
             )
-    small, opt = [], None
+    small, opt, threads = [], None, []
     if not args.only_wide:
         small, opt = small_call_rows(args), optimize_row(args)
+        threads = default_thread_rows(args)
         print(f"small calls done ({time.perf_counter() - start:.0f} s)", flush=True)
     wide = wide_rows(args)
     text = header(args, time.perf_counter() - start) + "\n"
     if rows:
         text += tables(rows, has_jax, has_nd)
-    text += small_tables(small, opt, wide)
+    text += small_tables(small, opt, wide, threads)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(f"# {TITLE}\n\n" + text)
