@@ -258,9 +258,7 @@ def few_queries(X, mix, order):
     m, d = X.shape
     K = mix.n_components
     M = mix.white_means
-    Yaug = np.empty((m, d + 2))
-    Y = Yaug[:, :d]
-    np.matmul(X - mix.center, mix.prec_chol, out=Y)
+    Y = (X - mix.center) @ mix.prec_chol
     E = np.empty((m, K))
     step = max(1, SERIAL_PRODUCT // (m * d))
     for c0 in range(0, K, step):
@@ -268,7 +266,6 @@ def few_queries(X, mix, order):
     E += mix.logit_offset
     shift = E.max(axis=1, keepdims=True)
     E -= shift
-    np.negative(shift[:, 0], out=Yaug[:, d + 1])
     np.maximum(E, _MIN_EXPONENT, out=E)
     np.exp(E, out=E)
     s0 = E.sum(axis=1)
@@ -279,14 +276,13 @@ def few_queries(X, mix, order):
     if order == 0:
         return log_f, None, None
     # S1 = E M and S2 = sum_k E_k m_k m_k^T, in chunks of components.
-    S1 = np.zeros((m, d))
-    S2 = np.zeros((m, d, d)) if order == 2 else None
     step = max(1, SERIAL_PRODUCT // (m * d * (d if order == 2 else 1)))
+    S1 = S2 = 0.0
     for c0 in range(0, K, step):
         Ec, Mc = E[:, c0 : c0 + step], M[c0 : c0 + step]
-        S1 += Ec @ Mc
-        if S2 is not None:
-            S2 += (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
+        S1 = S1 + Ec @ Mc
+        if order == 2:
+            S2 = S2 + (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
     U = mix.prec_chol
     mean = S1 / s0[:, None]
     grad = (mean - Y) @ U.T
