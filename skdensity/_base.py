@@ -3,7 +3,6 @@
 import warnings
 
 import numpy as np
-from scipy import linalg
 
 from ._core import (
     SharedPrecisionMixture,
@@ -270,7 +269,7 @@ class GaussianMixtureDerivativesMixin:
         if isinstance(mixture, SharedPrecisionMixture):
             if log_gradient is None:
                 log_gradient = self._evaluate(X, order=1)[1]
-            return log_gradient @ self.scale_covariance()
+            return log_gradient @ mixture.scale_covariance
         resp = responsibilities(X, mixture)
         A = np.einsum("mk,kij->mij", resp, mixture.precisions)
         b = resp @ np.einsum("kij,kj->ki", mixture.precisions, mixture.means)
@@ -298,18 +297,7 @@ class GaussianMixtureDerivativesMixin:
                [0.  , 0.25]])
         """
         check_is_fitted(self)
-        mixture = self._get_mixture()
-        if isinstance(mixture, SharedPrecisionMixture):
-            return _covariance_from_factor(mixture.prec_chol)
-        w = np.exp(mixture.log_weights - mixture.log_weights.max())
-        covariances = [_covariance_from_factor(U) for U in mixture.prec_chol]
-        return np.einsum("k,kij->ij", w / w.sum(), np.asarray(covariances))
-
-
-def _covariance_from_factor(U):
-    """``(U U^T)^{-1} = U^{-T} U^{-1}`` for an upper-triangular factor ``U``."""
-    inv = linalg.solve_triangular(U, np.eye(U.shape[0]), lower=False)
-    return inv.T @ inv
+        return self._get_mixture().scale_covariance.copy()
 
 
 class _Objective:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+from scipy import linalg
 from scipy.special import logsumexp
 
 #: log(2 pi), for every normalising constant of the package.
@@ -94,6 +95,12 @@ class SharedPrecisionMixture:
         return {}
 
     @cached_property
+    def scale_covariance(self):
+        """The kernel covariance ``(U U^T)^-1``, (d, d) (computed once:
+        calls of the ascent read it at every step)."""
+        return covariance_from_factor(self.prec_chol)
+
+    @cached_property
     def exponent_floor(self):
         """``(max |m_k|, min b_k)``: with ``-|y| max|m_k| + min b_k - s``, a
         lower bound of a query's exponents in its frame."""
@@ -124,6 +131,20 @@ class ComponentPrecisionMixture:
     @property
     def n_features(self):
         return self.means.shape[1]
+
+    @cached_property
+    def scale_covariance(self):
+        """The weight-averaged component covariance ``sum_k w_k P_k^-1``,
+        (d, d), weights normalised from the log-weights (computed once)."""
+        w = np.exp(self.log_weights - self.log_weights.max())
+        covariances = np.array([covariance_from_factor(U) for U in self.prec_chol])
+        return np.einsum("k,kij->ij", w / w.sum(), covariances)
+
+
+def covariance_from_factor(U):
+    """``(U U^T)^{-1} = U^{-T} U^{-1}`` for an upper-triangular factor ``U``."""
+    inv = linalg.solve_triangular(U, np.eye(U.shape[0]), lower=False)
+    return inv.T @ inv
 
 
 def make_mixture(log_weights, means, prec_chol):
