@@ -103,7 +103,9 @@ def test_a_query_does_not_depend_on_the_others():
     ):
         full = method(Q)
         assert_array_equal(method(Q[perm]), full[perm])
-        for i in (0, 17, len(Q) - 1):
+        # 40: 30 bandwidths out, where the Hessian's off-diagonal entries
+        # are made of terms near exp(-600).
+        for i in (0, 17, 40, len(Q) - 1):
             assert_array_equal(method(Q[i : i + 1]), full[i : i + 1])
 
 

@@ -23,7 +23,7 @@ from ._shared import (
 _NEGLIGIBLE = -92.0
 
 #: Floats of one chunk of query-to-group offsets.
-_OFFSET_FLOATS = 2**18
+_OFFSET_FLOATS = 2**15
 
 #: Most terms of one block (1 MiB): the block is written by one product,
 #: exponentiated in place and read by the moment product while it stays in
@@ -62,8 +62,10 @@ def grouped_task(X, mix, order, plan):
     since :math:`|y_g|^2 - |y_h|^2 = 2 y_h \cdot D + |D|^2` (no
     cancellation). The origin of :math:`h` has :math:`m = 0`,
     :math:`b = a_{o_h}`, :math:`c_h = -s`: its term is exactly 1, so every
-    sum is at least 1 and never underflows, and ``exp`` raised to
-    ``_MIN_EXPONENT`` changes nothing (:func:`exp_in_place`). The shift is
+    sum is at least 1 and never underflows, and exponents raised to
+    ``_MIN_EXPONENT`` before ``exp`` (rows where a bound says some may be
+    slow, :func:`exp_in_place`) change no result by more than ``exp(-600)``
+    of its scale. The shift is
     fixed before any product, so the rows ``[y_g, 1, c_g]`` against the
     columns ``[m_k; b_k; 1]`` write the final exponents in one matrix
     product, exactly as in :func:`shared_task`. A block sum above
@@ -132,8 +134,8 @@ def _reference_groups(X, mix, m):
 
     Distances ``|(x - o_g) U|^2`` come from exact input-space offsets (they
     must not round like the global frame would, eps times the squared
-    extent of the data), in chunks of rows so that the ``(G, rows, d)``
-    offsets stay within ``_OFFSET_FLOATS``.
+    extent of the data), in chunks of rows so that the ``(rows, G, d)``
+    offsets stay within ``_OFFSET_FLOATS`` (256 KiB).
 
     Returns
     -------
@@ -145,34 +147,38 @@ def _reference_groups(X, mix, m):
     n, d = X.shape
     G = mix.n_groups
     starts = mix.group_starts[:-1]
-    origin_logw = mix.log_weights[starts][:, None]
-    max_logw = np.maximum.reduceat(mix.log_weights, starts)[:, None]
-    reach = (mix.group_radius * (1 + 1e-12))[:, None]
+    origin_logw = mix.log_weights[starts]
+    max_logw = np.maximum.reduceat(mix.log_weights, starts)
+    reach = mix.group_radius * (1 + 1e-12)
     ref = np.zeros(n, dtype=np.intp)
     need = np.zeros((G, n), dtype=bool)
-    # Chunks of whole tiles of rows: G x rows offsets are whitened at once.
+    # Chunks of whole tiles of rows: rows x G offsets are whitened at once.
     step = _OFFSET_FLOATS // max(1, G * d)
     step = max(ROW_ALIGN, step - step % ROW_ALIGN)
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float range
         for r0 in range(0, m, step):
             r1 = min(n, r0 + step)
-            offsets = (mix.origins[:, None, :] - X[None, r0:r1]).reshape(-1, d)
+            offsets = (X[r0:r1, None, :] - mix.origins[None, :, :]).reshape(-1, d)
             white = serial_matmul(offsets, mix.prec_chol, np.empty_like(offsets))
-            dist2 = np.einsum("ij,ij->i", white, white).reshape(G, r1 - r0)
-            term = origin_logw - 0.5 * dist2
-            h = np.argmax(term, axis=0)
-            cols = np.arange(r1 - r0)
+            dist2 = np.einsum("ij,ij->i", white, white).reshape(r1 - r0, G)
+            del offsets, white
+            term = np.multiply(dist2, -0.5)
+            term += origin_logw
+            h = np.argmax(term, axis=1)
+            rows = np.arange(r1 - r0)
             # L + _NEGLIGIBLE, less the rounding of both squared distances.
-            low = term[h, cols] + _NEGLIGIBLE
-            low -= _DIST2_ROUNDING * dist2[h, cols]
-            low = low - _DIST2_ROUNDING * dist2
+            low_h = term[rows, h] + _NEGLIGIBLE
+            low_h -= _DIST2_ROUNDING * dist2[rows, h]
+            low = np.multiply(dist2, -_DIST2_ROUNDING, out=term)
+            low += low_h[:, None]
             # The bound of each group, in place of the distances.
-            dist = np.sqrt(dist2, out=dist2)
-            dist -= reach
-            np.maximum(dist, 0.0, out=dist)
-            dist *= dist
-            bound = np.subtract(max_logw, 0.5 * dist, out=dist)
-            np.greater_equal(bound, low, out=need[:, r0:r1])
+            bound = np.sqrt(dist2, out=dist2)
+            bound -= reach
+            np.maximum(bound, 0.0, out=bound)
+            bound *= bound
+            bound *= -0.5
+            bound += max_logw
+            np.greater_equal(bound, low, out=need[:, r0:r1].T)
             ref[r0:r1] = h
     need[:, m:] = False
     return ref, need
@@ -212,6 +218,12 @@ def _group_moments(X, Yh, ref, shift, rows, g, mix, order, acc, cb, cells):
     low *= -mix.group_radius[g]
     low += mix.logit_offset[start:stop].min() + c
     slow = ~(low >= _shared._SLOW_EXPONENT)
+    # Raised per row, by the row's own bound only: a whole block raised at
+    # once would also raise its other rows' exponents that lie between
+    # _SLOW_EXPONENT and _MIN_EXPONENT, and the bits of a row's smallest
+    # results (a Hessian entry made of such terms) would depend on the rows
+    # gathered with it.
+    floor = np.where(slow, _shared._MIN_EXPONENT, -np.inf)[:, None]
     S = np.zeros((idx.size, q))
     width = min(cb, stop - start)
     cols = np.empty((d + 2, width))
@@ -233,7 +245,9 @@ def _group_moments(X, Yh, ref, shift, rows, g, mix, order, acc, cb, cells):
             serial_matmul(lhs[r0:r1], B, E)
             # An overflow here is caught below and the row redone.
             with np.errstate(over="ignore", invalid="ignore"):
-                exp_in_place(E, _shared._raised_rows(slow[r0:r1]))
+                if slow[r0:r1].any():
+                    np.maximum(E, floor[r0:r1], out=E)
+                exp_in_place(E, False)
                 Sb = block_moments(E, A, q)
             bad = np.flatnonzero(
                 ~(Sb[: max(0, min(r1, n) - r0), 0] < _shared._OVERFLOW)
