@@ -65,13 +65,13 @@ def grouped_task(X, mix, order, plan):
     sum is at least 1 and never underflows, and exponents raised to
     ``_MIN_EXPONENT`` before ``exp`` (rows where a bound says some may be
     slow, :func:`exp_in_place`) change no result by more than ``exp(-600)``
-    of its scale. The shift is
-    fixed before any product, so the rows ``[y_g, 1, c_g]`` against the
-    columns ``[m_k; b_k; 1]`` write the final exponents in one matrix
-    product, exactly as in :func:`shared_task`. A block sum above
-    ``_OVERFLOW`` (a component far closer than every origin, which happens
-    only for queries far from the data) is redone with its own maximum as
-    the shift, rescaling what the query has accumulated.
+    of its scale. The shift is fixed before any product, so the rows
+    ``[y_g, 1, c_g]`` against the columns ``[m_k; b_k; 1]`` write the final
+    exponents in one matrix product, exactly as in :func:`shared_task`. A
+    block sum above ``_OVERFLOW`` (a term more than ``e^460`` times the best
+    origin's, which happens only for queries more than about 20 bandwidths
+    from the data) is redone with its own maximum as the shift, rescaling
+    what the query has accumulated.
 
     **Skipping.** Members lie within ``group_radius`` :math:`\rho_g` of
     their origin, so every term of group :math:`g` is at most
@@ -120,10 +120,10 @@ def grouped_task(X, mix, order, plan):
 def spatial_order(X, mixture):
     """An order of the queries that keeps neighbours together: by the group
     cell each falls in (the cells of :func:`make_mixture`'s grouping), so
-    consecutive rows lie near the same groups."""
+    consecutive rows (a chunk of work) lie near the same groups."""
     d = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):
-        white = (X - mixture.center) @ mixture.prec_chol
+        white = serial_matmul(X - mixture.center, mixture.prec_chol, np.empty(X.shape))
         cells = np.floor(white * (np.sqrt(d) / GROUP_DIAMETER))
     cells = np.nan_to_num(cells, nan=0.0, posinf=np.finfo(float).max)
     return np.lexsort(cells.T[::-1])
