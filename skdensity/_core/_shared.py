@@ -22,8 +22,11 @@ _RENORMALISE = 1e100
 #: from n ~ 10^4 kernels a few percent of the terms can fall there. Every sum
 #: that receives the raised terms holds a term 1 (the shift is one of its
 #: terms), so each adds at most ``exp(-600) = 2.7e-261`` relative to the sum,
-#: far below its rounding: no result changes. -600 and not -700: a term
-#: exp(-700) = 1e-304 times a moment of 1e-5 would be subnormal again.
+#: far below its rounding: no result changes on the scale of its sum (an
+#: entry made of such terms alone, a Hessian entry near 1e-258, can change in
+#: its last bits, which is why raising is decided row by row). -600 and not
+#: -700: a term exp(-700) = 1e-304 times a moment of 1e-5 would be
+#: subnormal again.
 _MIN_EXPONENT = -600.0
 
 #: Blocks whose exponents are all above this (a bound from the norms, see
@@ -34,13 +37,17 @@ _SLOW_EXPONENT = -700.0
 def exp_in_place(E, rows=True):
     """``exp`` of a block of exponents, in place, at full speed.
 
-    The exponents of ``rows`` (a boolean mask or index array, ``True`` for
-    all, ``False`` for none) are raised to ``_MIN_EXPONENT`` first: those
-    that may fall where ``exp`` is slow. Overflows are left to the caller.
+    The exponents of ``rows`` (an index array, ``True`` for all, ``False``
+    for none) are raised to ``_MIN_EXPONENT`` first: those that may fall
+    where ``exp`` is slow. ``rows`` may also be a column of per-row floors
+    (``_MIN_EXPONENT`` or ``-inf``), for one pass over a block whose rows
+    are mostly raised. Overflows are left to the caller.
     """
     with np.errstate(over="ignore", invalid="ignore"):
         if rows is True:
             np.maximum(E, _MIN_EXPONENT, out=E)
+        elif isinstance(rows, np.ndarray) and rows.dtype.kind == "f":
+            np.maximum(E, rows, out=E)
         elif rows is not False:
             E[rows] = np.maximum(E[rows], _MIN_EXPONENT)
         return np.exp(E, out=E)
@@ -75,18 +82,20 @@ def _slow_rows(Yaug, mix):
     return slow
 
 
-#: Up to this many (padded) query rows, every exponent is raised.
-_FEW_ROWS = 64
-
-
 def _raised_rows(slow):
     """``slow`` rows of a block as :func:`exp_in_place` takes them: ``False``
-    for none, ``True`` when most are (raising the whole block is then
-    cheaper than gathering), else their indices."""
+    for none, ``True`` for all, per-row floors when most are (one pass over
+    the block is then cheaper than gathering), else their indices. Only the
+    slow rows are raised, so a row's bits do not depend on its neighbours
+    (raising changes results made of terms near ``exp(-600)``)."""
     rows = np.flatnonzero(slow)
     if rows.size == 0:
         return False
-    return True if 2 * rows.size > slow.size else rows
+    if rows.size == slow.size:
+        return True
+    if 2 * rows.size > slow.size:
+        return np.where(slow, _MIN_EXPONENT, -np.inf)[:, None]
+    return rows
 
 
 def n_moments(d, order):
@@ -173,9 +182,7 @@ def shared_task(X, mix, order, plan):
         rows = Yaug[r0 : r0 + rb]
         logits = serial_matmul(rows[:, : d + 1], probe_cols, probe[: len(rows)])
         rows[:, d + 1] = -logits.max(axis=1)
-    # Raising exponents changes no bit (see _MIN_EXPONENT): for a few rows
-    # all are raised, which costs less than sampling which would pay.
-    slow = True if m_pad <= _FEW_ROWS else _slow_rows(Yaug, mix)
+    slow = _slow_rows(Yaug, mix)
     acc = np.zeros((m_pad, q))
     buf = np.empty(rb * cb)
     for c0 in range(0, K, cb):
@@ -191,8 +198,7 @@ def shared_task(X, mix, order, plan):
             live = min(r1, m) - r0
             E[live:] = 1.0
             # An overflow here is caught below and the block redone.
-            raised = True if slow is True else _raised_rows(slow[r0 : r0 + live])
-            exp_in_place(E[:live], raised)
+            exp_in_place(E[:live], _raised_rows(slow[r0 : r0 + live]))
             with np.errstate(over="ignore", invalid="ignore"):
                 S = block_moments(E, A, q)
             bad = ~(S[:, 0] < _OVERFLOW)
@@ -248,9 +254,9 @@ def few_queries(X, mix, order):
     full tiles: the formulas of :func:`shared_task`, with the row maxima of
     all the exponents as the shifts, so that each sum lies in [1, K] (no
     block is redone, no sum renormalised) and every exponent can be raised
-    to ``_MIN_EXPONENT`` before ``exp`` (which changes no result, see
-    there). The moments are taken from the whitened means themselves,
-    ``S1 = E M`` and ``S2 = (E m_i) M`` (no moment matrix to build), in
+    to ``_MIN_EXPONENT`` before ``exp`` (see there). The moments are taken
+    from the whitened means themselves, ``S1 = E M`` and
+    ``S2 = (E m_i) M`` (no moment matrix to build), in
     chunks of components whose products stay serial
     (``SERIAL_PRODUCT``). A dozen NumPy calls for a few hundred kernels:
     the overhead of one query is the cost of a few hundred kernel terms.

@@ -60,6 +60,16 @@ _ULPS = 4.0
 # ---------------------------------------------------------------------------
 
 
+#: Fewest rows the ascent hands to a density with the fixed-point hook (an
+#: estimator of skdensity) in one call. Those evaluate a call of fewer than
+#: 16 queries without padding it to full BLAS tiles, which changes last
+#: bits; with at least this many rows a point's values do not depend on how
+#: many other points are still moving, so the stop rules, which work at the
+#: rounding level, see one function throughout (at tol = 1e-12 a ridge point
+#: of Old Faithful otherwise never stopped).
+_MIN_ROWS = 16
+
+
 class _Ascent:
     """The density seen through its public methods, in the scale metric.
 
@@ -102,17 +112,29 @@ class _Ascent:
         """``L^T grad``: the gradient in scale units (the mean-shift step)."""
         return grad @ self.scale_chol
 
+    def _rows(self, X):
+        """``X`` with at least ``_MIN_ROWS`` rows for a density with the hook
+        (the last row repeated), and how many rows are the caller's."""
+        n = len(X)
+        if self.kind != "hook" or n == 0 or n >= _MIN_ROWS:
+            return X, n
+        return np.concatenate([X, np.repeat(X[-1:], _MIN_ROWS - n, axis=0)]), n
+
     def log_density(self, X):
+        X, n = self._rows(X)
         value = self.density.score_samples(X)
-        return _checked(value, "score_samples", X, (), caller=self.caller)
+        return _checked(value, "score_samples", X, (), caller=self.caller)[:n]
 
     def gradient(self, X):
+        X, n = self._rows(X)
         grad = self.density.gradient(X, log=True)
-        return _checked(grad, "gradient", X, X.shape[1:], caller=self.caller)
+        return _checked(grad, "gradient", X, X.shape[1:], caller=self.caller)[:n]
 
     def hessian(self, X):
+        X, n = self._rows(X)
         hess = self.density.hessian(X, log=True)
-        return _checked(hess, "hessian", X, 2 * X.shape[1:], caller=self.caller)
+        shape = 2 * X.shape[1:]
+        return _checked(hess, "hessian", X, shape, caller=self.caller)[:n]
 
     def gradient_and_hessian(self, X):
         """Both derivatives of log f: in one evaluation where the density
@@ -120,18 +142,22 @@ class _Ascent:
         both = getattr(self.density, "gradient_and_hessian", None)
         if not callable(both):
             return self.gradient(X), self.hessian(X)
+        X, n = self._rows(X)
         grad, hess = both(X, log=True)
         name = "gradient_and_hessian"
         return (
-            _checked(grad, name, X, X.shape[1:], "gradient", self.caller),
-            _checked(hess, name, X, 2 * X.shape[1:], "Hessian", self.caller),
+            _checked(grad, name, X, X.shape[1:], "gradient", self.caller)[:n],
+            _checked(hess, name, X, 2 * X.shape[1:], "Hessian", self.caller)[:n],
         )
 
     def fixed_point_step(self, X, grad=None, hess=None):
         """Step of the monotone fixed-point iteration from each row of X: the
         density's own (its hook), else a safeguarded gradient step."""
         if self.kind == "hook":
-            return self.density.fixed_point_step(X, log_gradient=grad)
+            if grad is not None:
+                return self.density.fixed_point_step(X, log_gradient=grad)
+            X, n = self._rows(X)
+            return self.density.fixed_point_step(X)[:n]
         if grad is None:
             grad = self.gradient(X)
         if hess is None:
