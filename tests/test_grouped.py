@@ -148,3 +148,24 @@ def test_workers_and_chunks_give_identical_results():
             got = est.score_samples(Q), *est.gradient_and_hessian(Q, log=True)
             for a, b in zip(got, expected, strict=True):
                 assert_array_equal(a, b)
+
+
+def test_far_queries_where_group_sums_are_huge():
+    # Queries 25-100 bandwidths below a curved band: the shift (the nearest
+    # origin's own term) lies far below the largest terms, so group sums
+    # reach 1e154 and more; their Chan-Golub-LeVeque join once overflowed
+    # to a NaN Hessian (W_old * S0).
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(50_000, 2))
+    X[:, 1] += 0.5 * X[:, 0] ** 2
+    h = 0.2
+    Q = np.c_[rng.uniform(-3, 3, 60), rng.uniform(-20, -5, 60)]
+    kde = GaussianKDE(h).fit(X)
+    with np.errstate(over="raise", invalid="raise"):
+        log_f = kde.score_samples(Q)
+        g, H = kde.gradient_and_hessian(Q, log=True)
+    ref_f, ref_g, ref_h = _direct(X, Q, h)
+    assert_allclose(log_f, ref_f, rtol=1e-13)
+    s = 1 / h + np.linalg.norm(ref_g, axis=1)
+    assert np.all(np.abs(g - ref_g).max(axis=1) <= 1e-12 * s)
+    assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= 1e-12 * s**2)

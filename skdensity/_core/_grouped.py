@@ -342,8 +342,9 @@ def _chan_update(W, mean, M2, S, Y):
     block_m2 = S[:, d + 1 :] - S0[:, None] * (
         block_mean[:, i_tri] * block_mean[:, j_tri]
     )
-    # sqrt of the weight on each factor: 0 x (large), never 0 x inf.
-    delta *= np.sqrt(W_old * S0 / W_new)[:, None]
+    # sqrt of the weight on each factor: 0 x (large), never 0 x inf; the
+    # share W_old / W_new <= 1 first, as both sums may exceed 1e154.
+    delta *= np.sqrt(W_old / W_new * S0)[:, None]
     block_m2 += delta[:, i_tri] * delta[:, j_tri]
     M2[has] += block_m2
 
