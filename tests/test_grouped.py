@@ -91,7 +91,9 @@ def test_overflowing_blocks_are_redone_exactly(monkeypatch):
 
 
 def test_a_query_does_not_depend_on_the_others():
-    # Per query: its groups, frames and shift, and full BLAS tiles.
+    # Per query: its groups, frames and shift, and full BLAS tiles, in any
+    # call of at least ROW_ALIGN (16) queries. (Fewer are evaluated from
+    # exact offsets: test_few_queries_from_exact_offsets.)
     X, h, rng = _clusters(2, seed=7)
     Q = _queries(X, h, rng, 2)
     kde = GaussianKDE(h).fit(X)
@@ -103,10 +105,10 @@ def test_a_query_does_not_depend_on_the_others():
     ):
         full = method(Q)
         assert_array_equal(method(Q[perm]), full[perm])
-        # 40: 30 bandwidths out, where the Hessian's off-diagonal entries
-        # are made of terms near exp(-600).
-        for i in (0, 17, 40, len(Q) - 1):
-            assert_array_equal(method(Q[i : i + 1]), full[i : i + 1])
+        # The last 16 hold query 40: 30 bandwidths out, where the Hessian's
+        # off-diagonal entries are made of terms near exp(-600).
+        for i in (0, 17, len(Q) - 16):
+            assert_array_equal(method(Q[i : i + 16]), full[i : i + 16])
 
 
 def test_skipped_groups_change_nothing_but_rounding(monkeypatch):
@@ -169,3 +171,24 @@ def test_far_queries_where_group_sums_are_huge():
     s = 1 / h + np.linalg.norm(ref_g, axis=1)
     assert np.all(np.abs(g - ref_g).max(axis=1) <= 1e-12 * s)
     assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= 1e-12 * s**2)
+
+
+def test_few_queries_from_exact_offsets():
+    # Fewer than 16 queries against grouped data are evaluated from their
+    # offsets to every kernel (no frames): near the data, far away (where
+    # the block sums of the grouped path overflow) and at the centre.
+    X, h, rng = _clusters(2, seed=5)
+    kde = GaussianKDE(h).fit(X)
+    assert kde._mixture.n_groups > 1
+    Q = np.vstack(
+        [X[:5] + 0.1, X.max(axis=0) + h * rng.uniform(20, 300, (5, 2)), X.mean(0)]
+    )
+    ref_f, ref_g, ref_h = _direct(X, Q, h)
+    s = 1 / h + np.linalg.norm(ref_g, axis=1)
+    for rows in (slice(0, 1), slice(5, 6), slice(10, 11), slice(0, 11)):
+        with np.errstate(over="raise", invalid="raise"):
+            log_f = kde.score_samples(Q[rows])
+            g, H = kde.gradient_and_hessian(Q[rows], log=True)
+        assert_allclose(log_f, ref_f[rows], rtol=1e-14)
+        assert np.all(np.abs(g - ref_g[rows]).max(axis=1) <= 1e-14 * s[rows])
+        assert np.all(np.abs(H - ref_h[rows]).max(axis=(1, 2)) <= 1e-13 * s[rows] ** 2)

@@ -15,7 +15,7 @@ from ._blocks import (
     working_memory_bytes,
 )
 from ._component import component_logits, component_residuals, component_task
-from ._grouped import grouped_task, spatial_order
+from ._grouped import few_queries_offsets, grouped_task, spatial_order
 from ._representation import N_PROBE, SharedPrecisionMixture
 from ._shared import few_queries, moment_rows, n_moments, shared_task
 
@@ -64,11 +64,13 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     reserved = 8 * m * (1 + d) if order == 2 else 8 * m * order
     shared = isinstance(mixture, SharedPrecisionMixture)
     # A few queries (not padded, see ROW_ALIGN) whose kernel terms and one
-    # chunk of weighted means fit working_memory.
-    few = shared and 0 < m < ROW_ALIGN and mixture.n_groups == 1
-    if few and 8 * m * K * (2 + d) <= working_memory_bytes():
+    # chunk of weighted means (or, for data in groups, their offsets from
+    # every kernel) fit working_memory.
+    if shared and 0 < m < ROW_ALIGN and 8 * m * K * (2 + d) <= working_memory_bytes():
         with single_threaded_blas():
-            return few_queries(X, mixture, order)
+            if mixture.n_groups == 1:
+                return few_queries(X, mixture, order)
+            return few_queries_offsets(X, mixture, order)
     if shared:
         # Per query: augmented row, moment sums, outputs and finishing
         # temporaries; per component of a block: its columns and moments.

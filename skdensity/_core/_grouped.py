@@ -371,3 +371,53 @@ def _grouped_finish(acc, Yh, shift, mix, order, m):
     np.divide(acc.M2, acc.W[:, None], out=cov[:, d:])
     out[2][:] = hessians_from_moments(cov, U)[:m]
     return out
+
+
+def few_queries_offsets(X, mix, order):
+    """Log f and its derivatives for a few queries, from exact offsets.
+
+    For calls of fewer than ``ROW_ALIGN`` queries against data spanning many
+    bandwidths: every component's whitened offset ``w_k = (mu_k - x) U`` is
+    formed from the input-space difference, so no frame and no group is
+    needed and nothing cancels (the offsets of a query from the kernels
+    near it are small, whatever the spread of the data). With
+    ``p_k`` the responsibilities from the logits ``a_k - |w_k|^2 / 2`` (their
+    row maximum as the shift, exponents raised to ``_MIN_EXPONENT``),
+    ``log f = logsumexp_k(a_k - |w_k|^2 / 2) + log|U| - d/2 log 2 pi``,
+    ``grad log f = (sum_k p_k w_k) U^T`` and
+    ``hess log f = U (Cov_p(w) - I) U^T``. The ``m x K x d`` offsets (a few
+    queries) are bounded by the caller against ``working_memory``; the
+    sums are ``einsum`` loops, no BLAS call, so they do not depend on
+    BLAS's threads.
+    """
+    m, d = X.shape
+    K = mix.n_components
+    U = mix.prec_chol
+    W = np.subtract(mix.means[None, :, :], X[:, None, :])
+    W = serial_matmul(W.reshape(m * K, d), U, np.empty((m * K, d))).reshape(m, K, d)
+    L = np.einsum("mkd,mkd->mk", W, W)
+    L *= -0.5
+    L += mix.log_weights
+    shift = L.max(axis=1, keepdims=True)
+    L -= shift
+    np.maximum(L, _shared._MIN_EXPONENT, out=L)
+    E = np.exp(L, out=L)
+    s0 = E.sum(axis=1)
+    log_f = np.log(s0)
+    log_f += shift[:, 0]
+    log_f += mix.log_kernel_norm
+    if order == 0:
+        return log_f, None, None
+    mean = np.einsum("mk,mkd->md", E, W)
+    mean /= s0[:, None]
+    grad = mean @ U.T
+    if order == 1:
+        return log_f, grad, None
+    W -= mean[:, None, :]
+    C = np.einsum("mk,mki,mkj->mij", E, W, W)
+    C /= s0[:, None, None]
+    C.reshape(m, d * d)[:, :: d + 1] -= 1.0
+    H = U @ C @ U.T
+    H += H.transpose(0, 2, 1)
+    H *= 0.5
+    return log_f, grad, H
