@@ -57,9 +57,17 @@ Two paths evaluate these formulas:
   far from the data, and squared norms that would overflow are rescaled, so
   log-derivatives stay finite for every finite query.
 
-Blocks are sized to stay in cache, row chunks (the unit of ``n_jobs``) to
-stay within scikit-learn's ``working_memory``; rows are padded to full BLAS
-tiles so that each query's result depends on that query alone.
+Blocks are sized to stay in cache, row chunks (the unit of ``n_jobs``,
+worker threads as many as BLAS would use by default) to stay within
+scikit-learn's ``working_memory`` together. Every matrix product is cut into
+slabs of at most ``SERIAL_PRODUCT`` multiply-adds, which OpenBLAS runs on the
+calling thread (its pool is process-wide), and rows are padded to full BLAS
+tiles, so that in any call of at least ``ROW_ALIGN`` queries each query's
+result depends on that query alone, whatever the threads. Calls of fewer
+queries take a short path without padding: one block with exact row maxima
+as shifts (:func:`~skdensity._core._shared.few_queries`), or, for data in
+groups, exact offsets to every kernel
+(:func:`~skdensity._core._grouped.few_queries_offsets`).
 
 Marginals, conditionals, convolutions and probabilities are closed forms in
 the covariances: they work on the moment form :class:`MomentMixture`
