@@ -21,10 +21,10 @@ _EXPORTS = {
     "ModeClustering": "._modes",
     "ModeFindingResult": "._modes",
     "ModeHierarchy": "._modes",
-    "RidgeResult": "._modes._ridges",
+    "RidgeResult": "._modes",
     "TransformedDensity": "._transformed",
     "find_modes": "._modes",
-    "find_ridges": "._modes._ridges",
+    "find_ridges": "._modes",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

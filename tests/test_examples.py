@@ -38,6 +38,8 @@ def test_the_gallery_is_there():
         "plot_bandwidth_grid_search",
         "plot_density_regions_and_conditionals",  # issue 14
         "plot_ridges",  # issue 15
+        "plot_mode_hierarchy",  # issue 12
+        "plot_derivative_bandwidth",  # issue 13
     }
     assert expected <= {path.stem for path in EXAMPLES}
     for path in EXAMPLES:  # sphinx-gallery needs an RST title docstring
