@@ -32,6 +32,20 @@ def _direct(X, Q, h, log_w=None):
     return log_f, mean / h, (cov - np.eye(d)) / h**2
 
 
+def _assert_near_direct(kde, X, Q, h, rtol=1e-13, gtol=1e-12, htol=1e-12):
+    """The KDE's log f, gradient and Hessian at Q against direct sums (f to
+    ``rtol``; the derivatives in units of ``s = 1/h + |grad log f|``),
+    with overflow and invalid operations raising."""
+    with np.errstate(over="raise", invalid="raise"):
+        log_f = kde.score_samples(Q)
+        g, H = kde.gradient_and_hessian(Q, log=True)
+    ref_f, ref_g, ref_h = _direct(X, Q, h)
+    assert_allclose(log_f, ref_f, rtol=rtol)
+    s = 1 / h + np.linalg.norm(ref_g, axis=1)
+    assert np.all(np.abs(g - ref_g).max(axis=1) <= gtol * s)
+    assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= htol * s**2)
+
+
 def _clusters(d, seed, offset=0.0):
     """Clusters of kernels over ~300 bandwidths (h = 0.5), some touching."""
     rng = np.random.default_rng(seed)
@@ -77,17 +91,8 @@ def test_overflowing_blocks_are_redone_exactly(monkeypatch):
         return original(lhs, local, *args)
 
     monkeypatch.setattr(grouped, "_redo_rows", spy)
-    kde = GaussianKDE(h).fit(X)
-    raise_ = {"over": "raise", "invalid": "raise", "divide": "raise"}
-    with np.errstate(**raise_):
-        log_f = kde.score_samples(Q)
-        g, H = kde.gradient_and_hessian(Q, log=True)
+    _assert_near_direct(GaussianKDE(h).fit(X), X, Q, h)
     assert redone, "the queries were meant to overflow some block sums"
-    ref_f, ref_g, ref_h = _direct(X, Q, h)
-    assert_allclose(log_f, ref_f, rtol=1e-13)
-    s = 1 / h + np.linalg.norm(ref_g, axis=1)
-    assert np.all(np.abs(g - ref_g).max(axis=1) <= 1e-12 * s)
-    assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= 1e-12 * s**2)
 
 
 def test_a_query_does_not_depend_on_the_others():
@@ -162,15 +167,7 @@ def test_far_queries_where_group_sums_are_huge():
     X[:, 1] += 0.5 * X[:, 0] ** 2
     h = 0.2
     Q = np.c_[rng.uniform(-3, 3, 60), rng.uniform(-20, -5, 60)]
-    kde = GaussianKDE(h).fit(X)
-    with np.errstate(over="raise", invalid="raise"):
-        log_f = kde.score_samples(Q)
-        g, H = kde.gradient_and_hessian(Q, log=True)
-    ref_f, ref_g, ref_h = _direct(X, Q, h)
-    assert_allclose(log_f, ref_f, rtol=1e-13)
-    s = 1 / h + np.linalg.norm(ref_g, axis=1)
-    assert np.all(np.abs(g - ref_g).max(axis=1) <= 1e-12 * s)
-    assert np.all(np.abs(H - ref_h).max(axis=(1, 2)) <= 1e-12 * s**2)
+    _assert_near_direct(GaussianKDE(h).fit(X), X, Q, h)
 
 
 def test_few_queries_from_exact_offsets():
@@ -183,12 +180,5 @@ def test_few_queries_from_exact_offsets():
     Q = np.vstack(
         [X[:5] + 0.1, X.max(axis=0) + h * rng.uniform(20, 300, (5, 2)), X.mean(0)]
     )
-    ref_f, ref_g, ref_h = _direct(X, Q, h)
-    s = 1 / h + np.linalg.norm(ref_g, axis=1)
     for rows in (slice(0, 1), slice(5, 6), slice(10, 11), slice(0, 11)):
-        with np.errstate(over="raise", invalid="raise"):
-            log_f = kde.score_samples(Q[rows])
-            g, H = kde.gradient_and_hessian(Q[rows], log=True)
-        assert_allclose(log_f, ref_f[rows], rtol=1e-14)
-        assert np.all(np.abs(g - ref_g[rows]).max(axis=1) <= 1e-14 * s[rows])
-        assert np.all(np.abs(H - ref_h[rows]).max(axis=(1, 2)) <= 1e-13 * s[rows] ** 2)
+        _assert_near_direct(kde, X, Q[rows], h, 1e-14, 1e-14, 1e-13)

@@ -176,33 +176,16 @@ def plan_blocks(
     if n_rows * n_cols * bytes_per_cell >= _MIN_PARALLEL_BYTES:
         n_workers = effective_n_jobs(n_jobs)
     budget = max(working_memory_bytes() - reserved, _CACHE_BLOCK_BYTES // 4)
-    return _cut(
-        n_rows,
-        n_cols,
-        bytes_per_row,
-        bytes_per_col,
-        bytes_per_cell,
-        budget,
-        max_cols,
-        max_rows,
-        n_workers,
-    )
+    sizes = (n_rows, n_cols, bytes_per_row, bytes_per_col, bytes_per_cell)
+    return _cut(sizes, budget, (max_cols, max_rows), n_workers)
 
 
 @functools.lru_cache(maxsize=256)
-def _cut(
-    n_rows,
-    n_cols,
-    bytes_per_row,
-    bytes_per_col,
-    bytes_per_cell,
-    budget,
-    max_cols,
-    max_rows,
-    n_workers,
-):
+def _cut(sizes, budget, limits, n_workers):
     """The plan of :func:`plan_blocks` for a memory ``budget`` and a number
     of workers (kept: repeated small calls plan the same blocks)."""
+    n_rows, n_cols, bytes_per_row, bytes_per_col, bytes_per_cell = sizes
+    max_cols, max_rows = limits
     cells = max(1, min(_CACHE_BLOCK_BYTES, budget // 4) // bytes_per_cell)
     col_block = max(1, min(n_cols, cells // _MIN_BLOCK_ROWS))
     col_block = min(col_block, max(1, budget // 4 // max(1, bytes_per_col)))
