@@ -182,3 +182,29 @@ def test_few_queries_from_exact_offsets():
     )
     for rows in (slice(0, 1), slice(5, 6), slice(10, 11), slice(0, 11)):
         _assert_near_direct(kde, X, Q[rows], h, 1e-14, 1e-14, 1e-13)
+
+
+def test_one_far_query_matches_the_batch():
+    # One query takes the offsets path only among the data: far beyond it,
+    # x - mu_k would round like x (ulp(1e17) = 16 bandwidths) and the
+    # covariance of the offsets would be that noise (a Hessian of +255 for
+    # -1), or overflow (NaN at 1e160). The batch of 16 (grouped frames) is
+    # the reference; both stay finite where the math is.
+    X = np.random.default_rng(2).uniform(0, 1000, (500, 2))
+    kde = GaussianKDE(bandwidth=1.0).fit(X)
+    assert kde._mixture.n_groups > 1
+    for far in (5e2, 1e5, 1e16, 1e17, 1e19, 1e160):
+        q = np.array([[1000.0 + far, 500.0]])
+        with np.errstate(over="raise", invalid="raise"):
+            one = kde.score_samples(q), *kde.gradient_and_hessian(q, log=True)
+            batch = [
+                r[:1]
+                for r in (
+                    kde.score_samples(np.repeat(q, 16, axis=0)),
+                    *kde.gradient_and_hessian(np.repeat(q, 16, axis=0), log=True),
+                )
+            ]
+        for a, b in zip(one[1:], batch[1:], strict=True):
+            assert np.isfinite(a).all()
+            assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        assert_allclose(one[0], batch[0], rtol=1e-14)

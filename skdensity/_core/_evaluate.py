@@ -63,14 +63,18 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
     # want only the highest one.
     reserved = 8 * m * (1 + d) if order == 2 else 8 * m * order
     shared = isinstance(mixture, SharedPrecisionMixture)
-    # A few queries (not padded, see ROW_ALIGN) whose kernel terms and one
-    # chunk of weighted means (or, for data in groups, their offsets from
-    # every kernel) fit working_memory.
-    if shared and 0 < m < ROW_ALIGN and 8 * m * K * (2 + d) <= working_memory_bytes():
-        with single_threaded_blas():
-            if mixture.n_groups == 1:
+    if shared and 0 < m < ROW_ALIGN and 8 * m * K * (2 + d) <= _few_bytes():
+        # A few queries (not padded, see ROW_ALIGN) in one block.
+        if mixture.n_groups == 1:
+            with single_threaded_blas():
                 return few_queries(X, mixture, order)
-            return few_queries_offsets(X, mixture, order)
+        if m == 1 and _near_the_data(X, mixture):
+            # One query against data in groups, from its offsets to every
+            # kernel: cheaper than the groups' padded blocks for one query,
+            # and exact where the query lies among the data (beyond, the
+            # offsets would round like the query's coordinates).
+            with single_threaded_blas():
+                return few_queries_offsets(X, mixture, order)
     if shared:
         # Per query: augmented row, moment sums, outputs and finishing
         # temporaries; per component of a block: its columns and moments.
@@ -132,6 +136,27 @@ def log_density_derivatives(X, mixture, order=0, n_jobs=None):
         n_jobs=plan.n_workers,
     )
     return out
+
+
+#: Most bytes of kernel terms (and offsets) of the few-query paths: beyond,
+#: one query's arithmetic outweighs the blocks' overhead anyway.
+_FEW_BYTES = 2**24
+
+#: Queries within this many bandwidths beyond the data's reach take the
+#: offsets path (their differences from the kernels' centres are exact or
+#: nearly: the two are of one magnitude).
+_NEAR = 1024.0
+
+
+def _few_bytes():
+    return min(_FEW_BYTES, working_memory_bytes())
+
+
+def _near_the_data(X, mixture):
+    y = (X - mixture.center) @ mixture.prec_chol
+    return bool(
+        np.sqrt(np.einsum("ij,ij->i", y, y)).max() <= mixture.data_radius + _NEAR
+    )
 
 
 def responsibilities(X, mixture):

@@ -214,9 +214,12 @@ def _group_moments(X, Yh, ref, shift, rows, g, mix, order, acc, cb, cells):
     # Rows whose exponents may fall where exp is slow (see _slow_rows):
     # y . m_k + b_k + c >= -|y| max|m_k| + min b_k + c.
     start, stop = mix.group_starts[g], mix.group_starts[g + 1]
-    low = np.sqrt(np.einsum("ij,ij->i", Yg, Yg))
-    low *= -mix.group_radius[g]
-    low += mix.logit_offset[start:stop].min() + c
+    # Beyond 1e154 bandwidths the norm overflows (inf, or 0 x inf for a
+    # one-member group): the row is then counted slow, which is safe.
+    with np.errstate(over="ignore", invalid="ignore"):
+        low = np.sqrt(np.einsum("ij,ij->i", Yg, Yg))
+        low *= -mix.group_radius[g]
+        low += mix.logit_offset[start:stop].min() + c
     slow = ~(low >= _shared._SLOW_EXPONENT)
     # Raised per row, by the row's own bound only: a whole block raised at
     # once would also raise its other rows' exponents that lie between

@@ -101,6 +101,13 @@ class SharedPrecisionMixture:
         return covariance_from_factor(self.prec_chol)
 
     @cached_property
+    def data_radius(self):
+        """Largest ``|(mu_k - c) U|``: the data's reach from the centre, in
+        bandwidths."""
+        white = self.global_white_means
+        return float(np.sqrt(np.einsum("ij,ij->i", white, white).max(initial=0.0)))
+
+    @cached_property
     def exponent_floor(self):
         """``(max |m_k|, min b_k)``: with ``-|y| max|m_k| + min b_k - s``, a
         lower bound of a query's exponents in its frame."""
