@@ -1,6 +1,6 @@
 """The derivative methods, written once for every Gaussian-mixture estimator."""
 
-import warnings
+import threading
 
 import numpy as np
 
@@ -306,39 +306,51 @@ class _Objective:
     Once ``hess`` has been asked for, every new point is evaluated with its
     Hessian (one evaluation per point for Newton-type methods, which ask
     for ``fun``, ``jac`` and ``hess`` at each point); until then, with its
-    gradient only (for gradient-based methods).
+    gradient only (for gradient-based methods). The remembered point is
+    forgotten when the model changes (a refit, an edited fitted attribute:
+    the core mixture is then another object), and is read and replaced
+    under a lock, so the callables may be shared by threads. The point is
+    checked here (shape, finite) and evaluated without ``validate_data``,
+    whose feature-name warning a model fitted on a DataFrame would raise.
     """
 
     def __init__(self, density):
         self.density = density
-        self.d = density.n_features_in_
-        self.named = getattr(density, "feature_names_in_", None) is not None
-        self.x, self.order, self.values = None, -1, None
+        self.lock = threading.Lock()
+        self.memo = None  # (model, x, order, values)
         self.wanted = 1
 
+    def _model(self):
+        get = getattr(self.density, "_get_mixture", None)
+        return get() if callable(get) else self.density
+
     def _at(self, x, order):
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != (self.d,) or not np.isfinite(x).all():
+        density = self.density
+        if "n_features_in_" not in vars(density):
+            check_is_fitted(density)
+        d = density.n_features_in_
+        x = np.array(x, dtype=np.float64)
+        if x.shape != (d,) or not np.isfinite(x).all():
             raise ValueError(
-                f"the objective takes a point of {self.d} finite values (a 1-D "
+                f"the objective takes a point of {d} finite values (a 1-D "
                 f"array, as scipy.optimize passes); got shape {x.shape}."
             )
-        self.wanted = max(self.wanted, order)
-        if self.order < order or self.x is None or not np.array_equal(x, self.x):
-            if self.named:
-                with warnings.catch_warnings():  # fitted on a DataFrame
-                    warnings.filterwarnings("ignore", message="X does not have valid")
-                    values = self._evaluate(x)
-            else:
-                values = self._evaluate(x)
-            self.x, self.order, self.values = x.copy(), self.wanted, values
-        return self.values
-
-    def _evaluate(self, x):
-        log_f, grad, hess = self.density._log_density_derivatives(
-            x[None], order=self.wanted
-        )
-        return (-log_f[0], -grad[0], None if hess is None else -hess[0])
+        model = self._model()
+        with self.lock:
+            self.wanted = wanted = max(self.wanted, order)
+            memo = self.memo
+        if (
+            memo is not None
+            and memo[0] is model
+            and memo[2] >= order
+            and np.array_equal(memo[1], x)
+        ):
+            return memo[3]
+        log_f, grad, hess = density._evaluate(x[None], order=wanted)
+        values = (-log_f[0], -grad[0], None if hess is None else -hess[0])
+        with self.lock:
+            self.memo = (model, x, wanted, values)
+        return values
 
     def callables(self):
         def fun(x):

@@ -97,3 +97,47 @@ def test_dataframe_fit_takes_plain_points(faithful, recwarn):
     fun(np.array([3.0, 70.0]))
     jac(np.array([3.0, 70.0]))
     assert not [w for w in recwarn if "feature names" in str(w.message)]
+
+
+def test_callables_shared_by_threads(faithful):
+    # The remembered point is read and replaced under a lock: each thread
+    # gets its own point's values (against scipy's KDE).
+    import threading
+
+    kde = GaussianKDE().fit(faithful)
+    fun, jac, _ = kde.objective()
+    rng = np.random.default_rng(4)
+    points = faithful[rng.choice(len(faithful), 20)] + 0.1
+    expected = -stats.gaussian_kde(faithful.T).logpdf(points.T)
+    gradients = -kde.gradient(points, log=True)
+    wrong = []
+
+    def work(seed):
+        r = np.random.default_rng(seed)
+        for _ in range(1500):
+            i = r.integers(len(points))
+            f, g = fun(points[i]), jac(points[i])
+            if abs(f - expected[i]) > 1e-9 or np.abs(g - gradients[i]).max() > 1e-9:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+
+
+@pytest.mark.parametrize("cls", [GaussianKDE, GaussianMixtureGrad])
+def test_callables_follow_a_refit_or_an_edit(faithful, cls):
+    est = cls(**({"random_state": 0} if cls is GaussianMixtureGrad else {}))
+    est.fit(faithful)
+    fun, jac, _ = est.objective()
+    x = np.array([3.0, 70.0])
+    fun(x)
+    if cls is GaussianKDE:
+        est.fit(faithful + [1.0, 5.0])
+    else:
+        est.means_ += [1.0, 5.0]
+    assert_allclose(fun(x), -est.score_samples(x[None])[0], rtol=1e-12)
+    assert_allclose(jac(x), -est.gradient(x[None], log=True)[0], rtol=1e-10)
