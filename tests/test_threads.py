@@ -303,3 +303,29 @@ def test_binned_fit_changes_no_blas_setting(data):
         done.set()
         watcher.join()
     assert all(threads == expected for threads in watched)
+
+
+def test_ascents_in_threads_leave_no_warning_filter():
+    # find_modes silences scikit-learn's feature-name warning while it runs;
+    # warnings.catch_warnings (process-wide state) left its filter behind
+    # when ascents ran in several threads at once.
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    from skdensity import find_modes
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    kde = GaussianKDE().fit(df)
+    before = list(warnings.filters)
+
+    def work():
+        for _ in range(5):
+            find_modes(kde, df.iloc[:20])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warnings.filters == before

@@ -2,6 +2,7 @@
 estimator plumbing built on them, in one place: a change in either library is
 mended here."""
 
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -52,6 +53,22 @@ def discard_fit_on_error(estimator, private=()):
         for name in [a for a in vars(estimator) if a.endswith("_") or a in private]:
             delattr(estimator, name)
         raise
+
+
+def filters_changed():
+    """Tell the ``warnings`` module that its filter list changed, after an
+    entry was removed by hand, so that its cached per-module registries are
+    rebuilt (its own hook is private: ``_filters_mutated`` to Python 3.13,
+    ``_filters_mutated_lock_held`` under ``_lock`` from 3.14)."""
+    hook = getattr(warnings, "_filters_mutated", None)
+    if hook is not None:
+        hook()
+        return
+    hook = getattr(warnings, "_filters_mutated_lock_held", None)
+    lock = getattr(warnings, "_lock", None)
+    if hook is not None and lock is not None:
+        with lock:
+            hook()
 
 
 def validate_queries(estimator, X):

@@ -17,14 +17,15 @@ curvature of :math:`\log f` at the starts, unless the user passes ``scale``.
 The steps and their safeguards are described in :func:`skdensity.find_modes`.
 """
 
+import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 from scipy import linalg
 
 from .._bandwidth import covariance_from_lengths
-from .._core import gen_batches, working_memory_bytes
+from .._core import filters_changed, gen_batches, working_memory_bytes
 
 #: Newton steps longer than this (in scale units) are replaced by the
 #: fixed-point step: the quadratic model is not trusted that far.
@@ -230,16 +231,39 @@ def _checked(value, method, X, shape, what=None, caller="find_modes"):
     return value
 
 
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_filter = None
+
+
 @contextmanager
 def without_feature_names_warning():
     """Silence scikit-learn's warning that points have no feature names.
 
     The ascents pass arrays to a density that may have been fitted on a
     DataFrame; the starts were checked against its feature names once.
+    ``warnings.catch_warnings`` saves and restores the process-wide filter
+    list, so ascents in several threads at once left its filter behind for
+    good; here one filter is shared by the ascents running at a time,
+    counted under a lock, and removed (that very entry) when the last one
+    ends.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature")
+    global _quiet_users, _quiet_filter
+    with _quiet_lock:
+        if _quiet_users == 0:
+            warnings.filterwarnings("ignore", message="X does not have valid feature")
+            _quiet_filter = warnings.filters[0]
+        _quiet_users += 1
+    try:
         yield
+    finally:
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0:
+                with suppress(ValueError):  # resetwarnings() may have gone first
+                    warnings.filters.remove(_quiet_filter)
+                filters_changed()
+                _quiet_filter = None
 
 
 def _has_hook(density):
