@@ -240,7 +240,13 @@ class GaussianKDE(
             "array-like",
         ],
         "deriv_order": [Interval(Integral, 0, 2, closed="both")],
-        "n_jobs": [Integral, None],
+        # joblib's convention: -1 all processors, -2 all but one, ...; 0 has
+        # no meaning (joblib would say so only once a call is large enough).
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "rtol": [Interval(Real, 0, 1, closed="neither")],
         "grid_spacing": [Interval(Real, 0, None, closed="neither"), None],

@@ -172,3 +172,11 @@ def test_boolean_bandwidth_is_refused(bandwidth):
     # bool is an int in Python: without this check True would be h = 1.
     with pytest.raises(ValueError, match="is boolean"):
         GaussianKDE(bandwidth).fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+
+
+def test_n_jobs_zero_is_refused_at_fit():
+    # joblib gives 0 no meaning; it said so only once a call was large enough
+    # to be split, so a small model worked until a large call failed.
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        GaussianKDE(n_jobs=0).fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    GaussianKDE(n_jobs=-2).fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])

@@ -323,11 +323,11 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
     pool directly: the same threads, without joblib's result polling, which
     adds about 10 ms to every call; at most one chunk beyond the running
     ones is submitted ahead, so memory stays as planned. Results are stored
-    in order as they arrive; if
-    storing or a chunk raises (``KeyboardInterrupt`` included), chunks not
-    yet started are cancelled. The calling thread runs under
-    :func:`single_threaded_blas` (workers' threads do not inherit it: the
-    core enters it inside ``func``).
+    in order as they arrive; if storing or a chunk raises
+    (``KeyboardInterrupt`` included), chunks not yet started are cancelled
+    and the call returns without waiting for the running ones. The calling
+    thread runs under :func:`single_threaded_blas` (workers' threads do not
+    inherit it: the core enters it inside ``func``).
     """
     n_workers = effective_n_jobs(n_jobs)
     with single_threaded_blas():
@@ -338,23 +338,26 @@ def for_each_row_chunk(func, X, row_slices, store, n_jobs=None):
         backend, _ = get_active_backend(prefer="threads")
         if isinstance(backend, ThreadingBackend):
             n_threads = min(n_workers, len(row_slices))
-            with ThreadPoolExecutor(n_threads, initializer=_mark_worker) as pool:
-                # At most one chunk beyond those running is submitted ahead:
-                # finished results wait for their turn to be stored, and
-                # the workers' memory is what the plan budgeted.
-                pending = deque()
-                try:
-                    for s in row_slices:
-                        pending.append((s, pool.submit(func, X[s])))
-                        if len(pending) > n_threads:
-                            done, future = pending.popleft()
-                            store(done, future.result())
-                    while pending:
+            pool = ThreadPoolExecutor(n_threads, initializer=_mark_worker)
+            # At most one chunk beyond those running is submitted ahead:
+            # finished results wait for their turn to be stored, and the
+            # workers' memory is what the plan budgeted.
+            pending = deque()
+            try:
+                for s in row_slices:
+                    pending.append((s, pool.submit(func, X[s])))
+                    if len(pending) > n_threads:
                         done, future = pending.popleft()
                         store(done, future.result())
-                except BaseException:
-                    pool.shutdown(cancel_futures=True)
-                    raise
+                while pending:
+                    done, future = pending.popleft()
+                    store(done, future.result())
+            except BaseException:
+                # An interrupt returns at once: the running chunks finish
+                # on their own and their results are dropped.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
             return
         results = Parallel(n_jobs=n_workers, prefer="threads", return_as="generator")(
             delayed(func)(X[s]) for s in row_slices
