@@ -101,6 +101,12 @@ class SharedPrecisionMixture:
         return covariance_from_factor(self.prec_chol)
 
     @cached_property
+    def white_means_t(self):
+        """``white_means`` transposed, C-ordered (d, K): its rows are the
+        operands of matrix-vector products over the components."""
+        return np.ascontiguousarray(self.white_means.T)
+
+    @cached_property
     def data_radius(self):
         """Largest ``|(mu_k - c) U|``: the data's reach from the centre, in
         bandwidths."""

@@ -263,12 +263,12 @@ def few_queries(X, mix, order):
     """
     m, d = X.shape
     K = mix.n_components
-    M = mix.white_means
+    M, MT = mix.white_means, mix.white_means_t
     Y = (X - mix.center) @ mix.prec_chol
     E = np.empty((m, K))
     step = max(1, SERIAL_PRODUCT // (m * d))
     for c0 in range(0, K, step):
-        serial_matmul(Y, M[c0 : c0 + step].T, E[:, c0 : c0 + step])
+        serial_matmul(Y, MT[:, c0 : c0 + step], E[:, c0 : c0 + step])
     E += mix.logit_offset
     shift = E.max(axis=1, keepdims=True)
     E -= shift
@@ -281,14 +281,21 @@ def few_queries(X, mix, order):
     log_f += mix.log_kernel_norm
     if order == 0:
         return log_f, None, None
-    # S1 = E M and S2 = sum_k E_k m_k m_k^T, in chunks of components.
+    # S1 = E M and S2 = sum_k E_k m_k m_k^T, in chunks of components; for
+    # one query S1 = M^T e is a matrix-vector product (it streams M once).
     step = max(1, SERIAL_PRODUCT // (m * d * (d if order == 2 else 1)))
-    S1 = S2 = 0.0
+    S1 = np.zeros((m, d))
+    S2 = np.zeros((m, d, d)) if order == 2 else None
     for c0 in range(0, K, step):
-        Ec, Mc = E[:, c0 : c0 + step], M[c0 : c0 + step]
-        S1 = S1 + Ec @ Mc
-        if order == 2:
-            S2 = S2 + (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
+        Ec, Mc, MTc = E[:, c0 : c0 + step], M[c0 : c0 + step], MT[:, c0 : c0 + step]
+        if m == 1:
+            S1[0] += MTc @ Ec[0]
+            if S2 is not None:
+                S2[0] += (MTc * Ec[0]) @ Mc
+        else:
+            S1 += Ec @ Mc
+            if S2 is not None:
+                S2 += (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
     U = mix.prec_chol
     mean = S1 / s0[:, None]
     grad = (mean - Y) @ U.T
