@@ -282,7 +282,10 @@ def few_queries(X, mix, order):
     if order == 0:
         return log_f, None, None
     # S1 = E M and S2 = sum_k E_k m_k m_k^T, in chunks of components; for
-    # one query S1 = M^T e is a matrix-vector product (it streams M once).
+    # one query S1 = M^T e is a matrix-vector product (it streams M once),
+    # and S2 is one (d, c) x (c, d) product per query (faster than a batched
+    # product of transposed operands: 0.46 against 0.99 ms for 10 queries
+    # against 10^4 kernels in 2-D).
     step = max(1, SERIAL_PRODUCT // (m * d * (d if order == 2 else 1)))
     S1 = np.zeros((m, d))
     S2 = np.zeros((m, d, d)) if order == 2 else None
@@ -290,12 +293,11 @@ def few_queries(X, mix, order):
         Ec, Mc, MTc = E[:, c0 : c0 + step], M[c0 : c0 + step], MT[:, c0 : c0 + step]
         if m == 1:
             S1[0] += MTc @ Ec[0]
-            if S2 is not None:
-                S2[0] += (MTc * Ec[0]) @ Mc
         else:
             S1 += Ec @ Mc
-            if S2 is not None:
-                S2 += (Ec[:, :, None] * Mc).transpose(0, 2, 1) @ Mc
+        if S2 is not None:
+            for i in range(m):  # one (d, c) x (c, d) product per query
+                S2[i] += (MTc * Ec[i]) @ Mc
     U = mix.prec_chol
     mean = S1 / s0[:, None]
     grad = (mean - Y) @ U.T
