@@ -163,6 +163,10 @@ def test_default_uses_blas_threads_with_identical_results(data, monkeypatch):
     with threadpool_limits(limits=1, user_api="blas"):
         expected = _all_results(kde, Q)
     if _blas_limit() < 2:
+        # A machine (or a CI setting, OPENBLAS_NUM_THREADS=1) whose BLAS runs
+        # one thread: the default is then one worker, which
+        # test_default_workers_follow_blas_limit_and_config checks; there is
+        # no second worker to meet here.
         pytest.skip("BLAS runs one thread here: the default has one worker")
     met = _meet_in_pairs(monkeypatch, "shared_task")
     with threadpool_limits(limits=2, user_api="blas"):
