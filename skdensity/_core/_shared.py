@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 from ._blocks import ROW_ALIGN, SERIAL_PRODUCT, serial_matmul, working_memory_bytes
+from ._component import symmetrize
 
 #: A block sum of kernel terms above this means the shift was too low (the
 #: probe missed a much closer component): the block is redone with its own
@@ -303,14 +304,18 @@ def few_queries(X, mix, order):
     grad = (mean - Y) @ U.T
     if order == 1:
         return log_f, grad, None
-    # U (Cov_r(m) - I) U^T, symmetrised as on the other paths.
     C = S2 / s0[:, None, None]
     C -= mean[:, :, None] * mean[:, None, :]
+    return log_f, grad, hessian_from_covariance(C, U)
+
+
+def hessian_from_covariance(C, U):
+    """``U (C - I) U^T`` for stacked covariances ``C`` (m, d, d) of the
+    whitened means under the responsibilities (overwritten), symmetrised
+    as on the other paths: the Hessian of log f of the few-query paths."""
+    m, d = C.shape[:2]
     C.reshape(m, d * d)[:, :: d + 1] -= 1.0
-    H = U @ C @ U.T
-    H += H.transpose(0, 2, 1)
-    H *= 0.5
-    return log_f, grad, H
+    return symmetrize(U @ C @ U.T)
 
 
 def _redo_with_own_max(Yaug, acc, rows, B, A):
